@@ -1,0 +1,87 @@
+"""Sessions for contributors. Plain `nox` runs everything a change must pass."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "tests", "docs"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+# System programs the tests start for real, and the Debian package of each.
+SYSTEM_PROGRAMS = {
+    "redis-server": "redis-server",
+    "curl": "curl",
+}
+
+
+def install_groups(session: nox.Session, *groups: str) -> None:
+    """Install the pyproject.toml dependency groups ``groups``."""
+    requirements = []
+    for group in groups:
+        requirements += nox.project.dependency_groups(PYPROJECT, group)
+    session.install(*requirements)
+
+
+def which(program: str) -> str | None:
+    return shutil.which(program) or shutil.which(program, path="/usr/sbin:/sbin")
+
+
+def ensure_system_programs(session: nox.Session) -> None:
+    """Install missing system programs with apt-get as root; otherwise stop."""
+    missing = sorted({pkg for prog, pkg in SYSTEM_PROGRAMS.items() if not which(prog)})
+    if not missing:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.error(
+            f"missing system packages, install them first: {' '.join(missing)}"
+        )
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run(
+        "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing,
+        external=True, env=env,
+    )  # fmt: skip
+    still = [prog for prog in SYSTEM_PROGRAMS if not which(prog)]
+    if still:
+        session.error(f"still missing after apt-get: {' '.join(still)}")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run every recipe and every page block against real servers, with coverage."""
+    ensure_system_programs(session)
+    install_groups(session, "test")
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *(session.posargs or ["-q"]))
+    session.run("coverage", "report")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the site; any warning (a broken link, a missing snippet) fails."""
+    install_groups(session, "docs")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session(default=False)
+def serve(session: nox.Session) -> None:
+    """Serve the site with live reload at http://127.0.0.1:8000/."""
+    install_groups(session, "docs")
+    session.log("the site is at http://127.0.0.1:8000/ (Ctrl+C stops it)")
+    session.run("mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting of the snippets, the tests and this file."""
+    install_groups(session, "lint")
+    paths = session.posargs or ["snippets", "tests", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)

@@ -1,0 +1,187 @@
+"""Read the site's pages the way MkDocs does and cut them into code blocks.
+
+Includes (``--8<--``) are resolved by pymdownx.snippets' own preprocessor with
+the settings in mkdocs.yml; the expanded text is cut into fenced blocks by
+pytest-codeblocks' ``extract_from_buffer``. Everything that normalises output
+before a comparison is declared here, in ``VOLATILE``.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import markdown
+import pytest
+import yaml
+from pytest_codeblocks import extract_from_buffer
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+SNIPPETS = ROOT / "snippets"
+
+# The port a page tells the reader to use; tests substitute a free one.
+READER_PORT = 8080
+READER_HOSTS = ("127.0.0.1", "localhost")
+
+# Environment variables a program on a page may read, and the pytest fixture
+# that provides a real value for each (a real server started by the tests).
+ENV_FIXTURES = {"REDIS_URL": "redis_url"}
+
+# Parts of an output that change from run to run or machine to machine.
+# Applied to what a page shows and to what the run printed, before comparing.
+VOLATILE = [
+    (re.compile(r"^(Date): .*$", re.M), r"\1: <date>"),
+    (re.compile(r"Python/\d+\.\d+ aiohttp/[\w.]+"), "Python/<ver> aiohttp/<ver>"),
+    (re.compile(r"(127\.0\.0\.1|localhost):\d+"), r"\1:<port>"),
+    (re.compile(r'File "/[^"]*/([^/"]+)"'), r'File "\1"'),
+    (re.compile(r"^/\S*/([^/\s]+\.py):", re.M), r"\1:"),
+    (re.compile(r"[ \t]+$", re.M), ""),
+]
+
+# Page blocks whose test passed, for the summary line.
+EXECUTED = pytest.StashKey[list]()
+
+INCLUDE_LINE = re.compile(r'^\s*-{1,}8<-{1,}\s+"([^"]+)"\s*$')
+
+
+def normalize(text: str) -> str:
+    """Return ``text`` with its volatile parts replaced by placeholders."""
+    for pattern, replacement in VOLATILE:
+        text = pattern.sub(replacement, text)
+    return text.strip("\n")
+
+
+def to_test_port(text: str, port: int) -> str:
+    """Point the reader's ``127.0.0.1:8080`` at the port the test server uses."""
+    for host in READER_HOSTS:
+        text = text.replace(f"{host}:{READER_PORT}", f"127.0.0.1:{port}")
+    return text
+
+
+@dataclass
+class Block:
+    """One fenced block of a page, after its includes are resolved."""
+
+    page: str
+    number: int
+    lang: str
+    title: str | None
+    code: str
+    expected_output: str | None
+    not_runnable: dict[str, str] | None
+    folder: list[Block] = field(default_factory=list, repr=False)
+    server: Block | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.page}#{self.number}-{self.lang}"
+
+    @property
+    def is_server(self) -> bool:
+        return self.lang == "python" and "web.run_app(" in self.code
+
+    @property
+    def filename(self) -> str:
+        return self.title or "app.py"
+
+    @property
+    def env_fixtures(self) -> list[str]:
+        """Fixtures this block's programs need, judged by the variables they read."""
+        sources = [self.code, *(b.code for b in self.folder)]
+        if self.server is not None:
+            sources.append(self.server.code)
+        return [
+            fx for var, fx in ENV_FIXTURES.items() if any(var in s for s in sources)
+        ]
+
+
+@cache
+def snippet_config() -> dict:
+    """The pymdownx.snippets settings from mkdocs.yml."""
+    loader = type("Loader", (yaml.SafeLoader,), {})
+    loader.add_multi_constructor("", lambda *_: None)  # ignore !!python/name tags
+    config = yaml.load((ROOT / "mkdocs.yml").read_text("utf-8"), loader)
+    for ext in config["markdown_extensions"]:
+        if isinstance(ext, dict) and "pymdownx.snippets" in ext:
+            settings = dict(ext["pymdownx.snippets"])
+            settings["base_path"] = [str(ROOT / p) for p in settings["base_path"]]
+            return settings
+    raise LookupError("mkdocs.yml does not enable pymdownx.snippets")
+
+
+def expand(page: Path) -> str:
+    """Resolve the page's includes exactly as the site build does."""
+    md = markdown.Markdown(
+        extensions=["pymdownx.snippets"],
+        extension_configs={"pymdownx.snippets": snippet_config()},
+    )
+    lines = page.read_text("utf-8").split("\n")
+    return "\n".join(md.preprocessors["snippet"].run(lines))
+
+
+def _marker(marks: list[str]) -> dict[str, str] | None:
+    for mark in marks:
+        call = ast.parse(mark, mode="eval").body
+        if isinstance(call, ast.Call) and ast.unparse(call.func).endswith(
+            "not_runnable"
+        ):
+            return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+        raise ValueError(f"unknown marker on a page: {mark}")
+    return None
+
+
+def _lang_and_title(syntax: str | None) -> tuple[str, str | None]:
+    lang, _, attrs = (syntax or "").partition(" ")
+    title = re.search(r'title="([^"]+)"', attrs)
+    return lang or "text", title.group(1) if title else None
+
+
+def page_blocks(page: Path) -> list[Block]:
+    """Every fenced block of ``page``, linked to the files and server before it."""
+    blocks: list[Block] = []
+    folder: list[Block] = []
+    server: Block | None = None
+    raw = extract_from_buffer(io.StringIO(expand(page)))
+    for number, raw_block in enumerate(raw, start=1):
+        lang, title = _lang_and_title(raw_block.syntax)
+        block = Block(
+            page=page.name,
+            number=number,
+            lang=lang,
+            title=title,
+            code=raw_block.code,
+            expected_output=raw_block.expected_output,
+            not_runnable=_marker(raw_block.marks),
+            folder=list(folder),
+            server=server,
+        )
+        blocks.append(block)
+        if block.not_runnable is None and block.lang == "python":
+            folder.append(block)
+            if block.is_server:
+                server = block
+    return blocks
+
+
+def pages() -> list[Path]:
+    return sorted(DOCS.glob("*.md"))
+
+
+def all_blocks() -> list[Block]:
+    return [block for page in pages() for block in page_blocks(page)]
+
+
+def includes(page: Path) -> list[str]:
+    """The snippet paths a page includes, as written (sections cut off)."""
+    found = []
+    for line in page.read_text("utf-8").splitlines():
+        m = INCLUDE_LINE.match(line)
+        if m:
+            path = re.sub(r":[A-Za-z0-9_:,-]*$", "", m.group(1))
+            found.append(path)
+    return found

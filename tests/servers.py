@@ -1,0 +1,118 @@
+"""Start programs as real processes on real loopback sockets, and stop them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+STARTUP_TIMEOUT = 20.0
+STOP_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
+    """Return once ``port`` accepts connections; fail if ``proc`` dies first."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"{proc.args} exited with {proc.returncode} before listening:\n"
+                + log.read_text(errors="replace")
+            )
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.5),
+        ):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{proc.args} did not listen on {port} in {STARTUP_TIMEOUT}s")
+
+
+@dataclass
+class Running:
+    """A program that listens on ``port``; its output goes to ``log``."""
+
+    proc: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running(
+    argv: Sequence[str],
+    *,
+    port: int,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stop_signal: int = signal.SIGINT,
+    expect_clean_exit: bool = True,
+) -> Iterator[Running]:
+    """Run ``argv`` until the block ends; it must listen on ``port``.
+
+    It is stopped as a reader stops it (Ctrl+C, i.e. SIGINT, unless told
+    otherwise). With ``expect_clean_exit`` the program must then exit with
+    status 0 and must not have logged a traceback.
+    """
+    log = cwd / f"{Path(argv[-1]).name}.{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Running(proc, port, log)
+    try:
+        wait_for_port(port, proc, log)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(stop_signal)
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    if expect_clean_exit:
+        assert proc.returncode == 0, (
+            f"{argv} exited {proc.returncode}:\n{server.output()}"
+        )
+        assert "Traceback" not in server.output(), server.output()
+
+
+@contextlib.contextmanager
+def python_program(
+    path: Path, *, env: dict[str, str] | None = None, **kwargs
+) -> Iterator[Running]:
+    """Run ``python <path>`` as a reader would, serving on a free port."""
+    port = free_port()
+    with running(
+        [sys.executable, path.name],
+        port=port,
+        cwd=path.parent,
+        env={"PORT": str(port), **(env or {})},
+        **kwargs,
+    ) as server:
+        yield server
