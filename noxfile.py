@@ -18,6 +18,8 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 SYSTEM_PROGRAMS = {
     "redis-server": "redis-server",
     "curl": "curl",
+    "nginx": "nginx",
+    "chromium": "chromium",
 }
 
 
