@@ -10,7 +10,7 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "tests", "docs"]
+nox.options.sessions = ["lint", "tests", "docs", "browser"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
@@ -21,6 +21,16 @@ SYSTEM_PROGRAMS = {
     "nginx": "nginx",
     "chromium": "chromium",
 }
+
+
+# Written by a full passing `tests` run; read by docs/_hooks/verified.py.
+VERIFIED_RECORD = ".nox/verified.json"
+RECORD_VERSIONS = """
+import importlib.metadata, json, platform, sys
+record = {"aiohttp": importlib.metadata.version("aiohttp"),
+          "python": platform.python_version()}
+open(sys.argv[1], "w").write(json.dumps(record))
+"""
 
 
 def install_groups(session: nox.Session, *groups: str) -> None:
@@ -63,19 +73,54 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *(session.posargs or ["-q"]))
     session.run("coverage", "report")
+    if not session.posargs:  # a full, passing run: the site says what it verified
+        session.run("python", "-c", RECORD_VERSIONS, VERIFIED_RECORD)
+
+
+def build_site(session: nox.Session) -> str:
+    """Build the site strictly into the session's temporary folder; return it."""
+    site = os.path.join(session.create_tmp(), "site")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"  # Material's end-of-life banner
+    session.run("mkdocs", "build", "--strict", "--quiet", "--site-dir", site)
+    return site
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the site; any warning (a broken link, a missing snippet) fails."""
-    install_groups(session, "docs")
-    session.run("mkdocs", "build", "--strict", *session.posargs)
+    """Build the site (any warning fails) and check its Chinese search index."""
+    install_groups(session, "docs", "test")
+    site = build_site(session)
+    session.run("pytest", "tests/built_site/test_search_index.py", "--site", site, "-q")
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Check every built page in headless Chromium; write screenshots."""
+    ensure_system_programs(session)
+    install_groups(session, "docs", "test", "browser")
+    site = build_site(session)
+    shots = os.path.abspath(os.path.join(".nox", "screenshots"))
+    args = session.posargs or ["-q"]
+    session.run(
+        "pytest", "tests/built_site", "--site", site, "--screenshots", shots, *args
+    )
+    session.log(f"screenshots: {shots}")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Print this machine's numbers: suite time, build time, page weight, load time."""
+    ensure_system_programs(session)
+    install_groups(session, "docs", "test", "browser")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"
+    session.run("python", "tests/built_site/bench.py", *session.posargs)
 
 
 @nox.session(default=False)
 def serve(session: nox.Session) -> None:
     """Serve the site with live reload at http://127.0.0.1:8000/."""
     install_groups(session, "docs")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"
     session.log("the site is at http://127.0.0.1:8000/ (Ctrl+C stops it)")
     session.run("mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", *session.posargs)
 

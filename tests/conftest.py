@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 from collections.abc import Iterator
 
 import pytest
 
 import pages
-from servers import Running, free_port, running
+from servers import Running, free_port, require_program, running
 
 
-def require_program(name: str) -> str:
-    """The path of a system program the tests need; fail loudly if it is missing."""
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    if path is None:
-        pytest.fail(f"{name} is not installed: run `nox -s tests`, which installs it")
-    return path
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--site",
+        metavar="DIR",
+        help="a site built by `mkdocs build`: run tests/built_site against it",
+    )
+    parser.addoption(
+        "--screenshots",
+        metavar="DIR",
+        help="where tests/built_site writes its screenshots (default: screenshots/)",
+    )
+
+
+def pytest_ignore_collect(collection_path, config) -> bool | None:
+    """tests/built_site checks a built site; without --site they are not collected."""
+    site_tests = pages.ROOT / "tests" / "built_site"
+    if config.getoption("--site") is None and site_tests in collection_path.parents:
+        return True
+    if config.getoption("--site") is None and collection_path == site_tests:
+        return True
+    return None
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,14 @@ from pathlib import Path
 
 STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
+
+
+def require_program(name: str) -> str:
+    """The path of a system program the tests need; fail loudly if it is missing."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        raise RuntimeError(f"{name} is not installed: `nox` installs it (as root)")
+    return path
 
 
 def free_port() -> int:
