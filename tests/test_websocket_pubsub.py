@@ -36,9 +36,17 @@ async def wait_for_subscribers(publisher, expected: int) -> None:
             await asyncio.sleep(0.02)
 
 
+async def connect(client_session):
+    """Open /ws and read the greeting the server sends once it has subscribed."""
+    ws = await client_session.ws_connect("/ws")
+    async with asyncio.timeout(TIMEOUT):
+        assert await ws.receive_str() == f"已订阅 {CHANNEL}"
+    return ws
+
+
 async def test_published_message_reaches_every_websocket(client_session, publisher):
-    sockets = [await client_session.ws_connect("/ws") for _ in range(3)]
-    await wait_for_subscribers(publisher, 3)
+    sockets = [await connect(client_session) for _ in range(3)]
+    assert await subscribers(publisher) == 3
     assert await publisher.publish(CHANNEL, "hello") == 3
     async with asyncio.timeout(TIMEOUT):
         for ws in sockets:
@@ -48,15 +56,15 @@ async def test_published_message_reaches_every_websocket(client_session, publish
 
 
 async def test_client_messages_are_answered(client_session, publisher):
-    async with client_session.ws_connect("/ws") as ws:
+    async with await connect(client_session) as ws:
         await ws.send_str("ping")
         async with asyncio.timeout(TIMEOUT):
             assert await ws.receive_str() == "收到: ping"
 
 
 async def test_leaving_unsubscribes(client_session, publisher):
-    ws = await client_session.ws_connect("/ws")
-    await wait_for_subscribers(publisher, 1)
+    ws = await connect(client_session)
+    assert await subscribers(publisher) == 1
     await ws.close()
     await wait_for_subscribers(publisher, 0)
     forwarders = [t for t in asyncio.all_tasks() if "forward" in repr(t.get_coro())]
@@ -64,7 +72,7 @@ async def test_leaving_unsubscribes(client_session, publisher):
 
 
 async def test_binary_messages_are_ignored(client_session, publisher):
-    async with client_session.ws_connect("/ws") as ws:
+    async with await connect(client_session) as ws:
         await ws.send_bytes(b"\x00\x01")
         await ws.send_str("after")
         async with asyncio.timeout(TIMEOUT):
@@ -74,7 +82,8 @@ async def test_binary_messages_are_ignored(client_session, publisher):
 async def test_client_script_prints_both_replies(client_session, redis_url, capsys):
     url = str(client_session.make_url("/ws"))
     await client.main(url, redis_url)
-    assert capsys.readouterr().out == "来自 Redis 的消息\n收到: 你好\n"
+    out = capsys.readouterr().out
+    assert out == f"已订阅 {CHANNEL}\n来自 Redis 的消息\n收到: 你好\n", out
 
 
 async def test_second_concurrent_receive_raises(capsys):

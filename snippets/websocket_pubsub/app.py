@@ -32,6 +32,7 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     async with request.app[REDIS].pubsub() as pubsub:
         await pubsub.subscribe(CHANNEL)
+        await ws.send_str(f"已订阅 {CHANNEL}")  # 告诉客户端：从现在起的消息都会转发
         forwarder = asyncio.create_task(forward(pubsub, ws))
         try:
             async for msg in ws:  # 只有这一个任务读 websocket

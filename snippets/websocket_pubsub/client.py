@@ -1,4 +1,4 @@
-"""连上 /ws，往频道发布一条消息，再发一条自己的消息，打印收到的两条回复。"""
+"""连上 /ws，等订阅好后往频道发布一条消息，再自己说一句，打印收到的回复。"""
 
 import asyncio
 import os
@@ -11,9 +11,7 @@ async def main(url: str, redis_url: str) -> None:
     publisher = redis.from_url(redis_url)
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(url) as ws:
-            # 等服务器订阅完成，否则这条发布没人收
-            while (await publisher.pubsub_numsub("channel:1"))[0][1] == 0:
-                await asyncio.sleep(0.05)
+            print(await ws.receive_str())  # 服务器订阅完成后的第一条消息
             await publisher.publish("channel:1", "来自 Redis 的消息")
             print(await ws.receive_str())
             await ws.send_str("你好")
