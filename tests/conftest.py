@@ -50,12 +50,23 @@ def redis_url(redis_server: Running) -> str:
     return f"redis://127.0.0.1:{redis_server.port}/0"
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count passed page blocks (reports reach the controller under xdist too)."""
+    if report.when == "call" and report.passed:
+        for name, value in report.user_properties:
+            if name == "page_block":
+                PAGE_BLOCKS.append(value)
+
+
+PAGE_BLOCKS: list[dict] = []
+
+
 def pytest_terminal_summary(terminalreporter, config) -> None:
     """Say how many page blocks ran, and how many are kept as failing on purpose."""
-    ran = config.stash.get(pages.EXECUTED, [])
-    if ran:
-        broken = [block for block in ran if block.not_runnable]
+    if PAGE_BLOCKS:
+        broken = [block for block in PAGE_BLOCKS if block["not_runnable"]]
+        on_pages = {block["page"] for block in PAGE_BLOCKS}
         terminalreporter.write_line(
-            f"page blocks executed: {len(ran)} on {len({b.page for b in ran})} pages; "
+            f"page blocks executed: {len(PAGE_BLOCKS)} on {len(on_pages)} pages; "
             f"{len(broken)} marked not runnable (checked to fail as the page says)"
         )

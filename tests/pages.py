@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 
 import markdown
-import pytest
 import yaml
 from pytest_codeblocks import extract_from_buffer
 
@@ -42,9 +41,6 @@ VOLATILE = [
     (re.compile(r"^/\S*/([^/\s]+\.py):", re.M), r"\1:"),
     (re.compile(r"[ \t]+$", re.M), ""),
 ]
-
-# Page blocks whose test passed, for the summary line.
-EXECUTED = pytest.StashKey[list]()
 
 INCLUDE_LINE = re.compile(r'^\s*-{1,}8<-{1,}\s+"([^"]+)"\s*$')
 

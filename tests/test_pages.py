@@ -165,4 +165,6 @@ def test_block(block: Block, tmp_path: Path, request: pytest.FixtureRequest) -> 
         check_console(block, tmp_path, env)
     else:
         check_consumed(block)
-    request.config.stash.setdefault(pages.EXECUTED, []).append(block)
+    request.node.user_properties.append(
+        ("page_block", {"page": block.page, "not_runnable": bool(block.not_runnable)})
+    )
