@@ -1,0 +1,97 @@
+"""app_keys: string keys warn (NotAppKeyWarning), typed keys do not."""
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from app_keys import after, before, show_warnings
+
+FOLDER = Path(__file__).resolve().parent.parent / "snippets" / "app_keys"
+SHOWN = (FOLDER / "show_warnings.txt").read_text("utf-8")
+MODULES = [before, after]
+
+
+def name(module) -> str:
+    return module.__name__.rpartition(".")[2]
+
+
+def test_string_app_keys_warn():
+    with pytest.warns(web.NotAppKeyWarning, match="web.AppKey instances") as caught:
+        before.create_app()
+    assert [Path(w.filename).name for w in caught] == ["before.py"], caught
+
+
+def test_typed_keys_do_not_warn():
+    """filterwarnings = error: any warning here would fail the test."""
+    app = after.create_app()
+    assert app[after.GREETING] == "你好"
+
+
+def test_pytest_error_filter_turns_the_warning_into_an_error():
+    with pytest.raises(web.NotAppKeyWarning):
+        before.create_app()
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "shown"),
+    [
+        ([], {}, False),
+        (["-W", "default"], {}, True),
+        (["-X", "dev"], {}, True),
+        ([], {"PYTHONWARNINGS": "default"}, True),
+    ],
+    ids=["plain", "W-default", "X-dev", "PYTHONWARNINGS"],
+)
+def test_plain_python_hides_the_warning(flags, env, shown):
+    code = "import before; before.create_app()"
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    result = subprocess.run(
+        [sys.executable, *flags, "-c", code],
+        cwd=FOLDER,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert ("NotAppKeyWarning" in result.stderr) is shown, result.stderr
+
+
+@pytest.mark.parametrize("module", MODULES, ids=name)
+async def test_both_versions_answer_the_same(aiohttp_client, module):
+    old = module is before
+    with pytest.warns(web.NotAppKeyWarning) if old else contextlib.nullcontext():
+        client = await aiohttp_client(module.create_app())
+        texts = []
+        for user in ["小明", "小明", None]:
+            headers = {"X-User": user} if user else {}
+            resp = await client.get("/", headers=headers)
+            texts.append(await resp.text())
+            assert resp.status == 200, texts
+    assert texts == [
+        "你好，小明！第 1 次来访\n",
+        "你好，小明！第 2 次来访\n",
+        "你好，访客！第 1 次来访\n",
+    ], texts
+
+
+async def test_show_warnings_finds_nothing_in_the_new_version(capsys):
+    await show_warnings.main(after.create_app)
+    out = capsys.readouterr().out
+    assert out == "没有 NotAppKeyWarning\n", out
+
+
+async def test_show_warnings_lists_each_string_key(capsys):
+    await show_warnings.main(before.create_app)
+    out = capsys.readouterr().out
+    shown = SHOWN.split("== before.py ==\n")[1].split("== after.py ==")[0]
+    app_entries, request_entry = shown.splitlines()[:4], shown.splitlines()[4:]
+    assert len(request_entry) == 2, shown
+    # request["user"] warns once per key name and process: an earlier request
+    # in this test process may have used it up. A fresh `python` prints it all.
+    assert out.splitlines() in (app_entries + request_entry, app_entries), out
