@@ -14,12 +14,14 @@ nox.options.sessions = ["lint", "tests", "docs", "browser"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
-# System programs the tests start for real, and the Debian package of each.
+# What the tests need from the system, and the Debian package that provides it:
+# programs they start for real, and a CJK font so screenshots show Chinese text.
 SYSTEM_PROGRAMS = {
     "redis-server": "redis-server",
     "curl": "curl",
     "nginx": "nginx",
     "chromium": "chromium",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc": "fonts-wqy-zenhei",
 }
 
 
@@ -42,6 +44,8 @@ def install_groups(session: nox.Session, *groups: str) -> None:
 
 
 def which(program: str) -> str | None:
+    if os.path.isabs(program):
+        return program if os.path.exists(program) else None
     return shutil.which(program) or shutil.which(program, path="/usr/sbin:/sbin")
 
 
@@ -71,7 +75,7 @@ def tests(session: nox.Session) -> None:
     ensure_system_programs(session)
     install_groups(session, "test")
     # A partial run (posargs such as -k) cannot reach 100 % coverage: don't ask it to.
-    args = session.posargs + ["--cov-fail-under", "0"] if session.posargs else ["-q"]
+    args = [*session.posargs, "--cov-fail-under", "0"] if session.posargs else ["-q"]
     session.run(
         "pytest", "--numprocesses", "2", "--cov", "--cov-report", "term-missing", *args
     )
