@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -83,7 +84,8 @@ def running(
     otherwise). With ``expect_clean_exit`` the program must then exit with
     status 0 and must not have logged a traceback.
     """
-    log = cwd / f"{Path(argv[-1]).name}.{port}.log"
+    # The log goes to a temporary folder, never next to the program (snippets/).
+    log = Path(tempfile.mkdtemp(prefix="faq-server-")) / f"{Path(argv[-1]).name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             list(argv),

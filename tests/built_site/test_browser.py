@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_codeblocks import extract_from_buffer
 
 import pages
@@ -147,12 +147,16 @@ def test_page_says_what_it_was_verified_with(page, source):
 @pytest.mark.parametrize(("query", "expected"), SEARCHES)
 def test_search_finds_the_right_page_first(page, query, expected):
     Visit(page, "")
-    page.locator("input.md-search__input").fill(query)
-    first = page.locator("a.md-search-result__link").first
-    first.wait_for(timeout=10_000)
-    assert f"/{expected}/" in first.get_attribute("href"), page.locator(
-        ".md-search-result__list"
-    ).inner_text()
+    box = page.locator("input.md-search__input")
+    box.focus()
+    status = page.locator(".md-search-result__meta")
+    expect(status).to_have_text("键入以开始搜索")  # the search worker is ready
+    box.fill(query)
+    box.press("End")  # Material searches on key events, not on `input`
+    first = page.locator("li.md-search-result__item > a.md-search-result__link").first
+    first.wait_for()
+    results = page.locator(".md-search-result__list").inner_text()
+    assert f"/{expected}/" in first.get_attribute("href"), results
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, MOBILE], ids=["desktop", "mobile"])
