@@ -1,13 +1,33 @@
 """db_connection: one aiosqlite connection per app, under a typed AppKey."""
 
 import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import aiosqlite
 import pytest
 from aiohttp import FormData, web
 
+import pages
 from db_connection import old_app
-from db_connection.app import DB, create_app
+from db_connection.app import DB, DatabaseUnavailable, create_app
+from servers import free_port
+
+EXIT_TIMEOUT = 20  # seconds a program that cannot start may take to exit
+NOT_A_DATABASE = "这不是 SQLite 数据库\n" * 100
+# Paths SQLite cannot use: what it says, and at which step it notices.
+BAD_PATHS = {
+    "directory": ("unable to open database file", "connect"),
+    "missing-parent": ("unable to open database file", "connect"),
+    "not-a-database": ("file is not a database", "first SQL"),
+}
 
 HOSTILE_TEXTS = [
     "buy milk",
@@ -141,3 +161,118 @@ def test_old_app_fails_on_the_loop_run_app_creates():
     # web.run_app() starts the app on a new loop, as AppRunner does here.
     with pytest.raises(RuntimeError, match="initialized with different loop"):
         asyncio.run(web.AppRunner(app).setup())
+
+
+@pytest.fixture(params=list(BAD_PATHS))
+def bad_path(request, tmp_path) -> tuple[Path, str, str]:
+    """A database path SQLite cannot use even as root, with its BAD_PATHS entry."""
+    path = tmp_path / "notes.db"
+    if request.param == "directory":
+        path.mkdir()
+    elif request.param == "missing-parent":
+        path = tmp_path / "data" / "notes.db"
+    else:
+        path.write_text(NOT_A_DATABASE, "utf-8")
+    return path, *BAD_PATHS[request.param]
+
+
+def left_as_it_was(path: Path) -> bool:
+    if path.is_dir():
+        return list(path.iterdir()) == []
+    if path.exists():
+        return path.read_text("utf-8") == NOT_A_DATABASE
+    return not path.parent.exists()
+
+
+def test_where_sqlite_notices(bad_path):
+    """The page's table: which paths fail at connect, which at the first SQL."""
+    path, reason, stage = bad_path
+    if stage == "connect":
+        with pytest.raises(sqlite3.OperationalError, match=reason):
+            sqlite3.connect(path)
+    else:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            with pytest.raises(sqlite3.DatabaseError, match=reason):
+                db.execute("SELECT count(*) FROM sqlite_master")
+
+
+async def test_unusable_database_stops_the_startup(bad_path):
+    path, reason, _ = bad_path
+    runner = web.AppRunner(create_app(db_path=path))
+    with pytest.raises(DatabaseUnavailable) as raised:
+        await runner.setup()  # run_app starts no site when this raises
+    assert str(raised.value) == f"无法使用数据库 {path}：{reason}"
+    assert runner.server is None and runner.sites == set()
+    assert left_as_it_was(path)
+
+
+def start_program(folder: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=folder,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def accepted_a_connection(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def program_folder(tmp_path) -> Path:
+    """A folder holding the page's app.py, as a reader saves it."""
+    folder = tmp_path / "reader"
+    folder.mkdir()
+    shutil.copy(pages.SNIPPETS / "db_connection/app.py", folder)
+    return folder
+
+
+def test_program_exits_with_one_line_and_never_listens(bad_path, program_folder):
+    path, reason, _ = bad_path
+    port = free_port()
+    proc = start_program(program_folder, {"PORT": str(port), "NOTES_DB": str(path)})
+    listened = False
+    deadline = time.monotonic() + EXIT_TIMEOUT
+    while proc.poll() is None and time.monotonic() < deadline:
+        listened = listened or accepted_a_connection(port)
+        time.sleep(0.02)
+    try:
+        out, err = proc.communicate(timeout=1)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    assert proc.returncode == 1, (proc.returncode, out, err)
+    assert err == f"无法使用数据库 {path}：{reason}\n", err
+    assert out == "", out
+    assert not listened
+    assert left_as_it_was(path)
+
+
+def test_page_transcript_of_a_missing_directory(program_folder):
+    """bad_db.txt: its commands, run by bash in the reader's folder, print it."""
+    shown = (pages.SNIPPETS / "db_connection/bad_db.txt").read_text("utf-8")
+    lines = shown.splitlines()
+    commands = [line[2:] for line in lines if line.startswith("$ ")]
+    printed = [line for line in lines if not line.startswith("$ ")]
+    result = subprocess.run(
+        ["bash", "-c", "\n".join(commands)],
+        cwd=program_folder,
+        env={
+            **os.environ,
+            "PORT": str(free_port()),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=EXIT_TIMEOUT,
+    )
+    assert result.stdout.splitlines() == printed, result.stdout
+    assert sorted(p.name for p in program_folder.iterdir()) == ["app.py"]

@@ -1,6 +1,10 @@
 """数据库连接放在带类型的 AppKey 下，在 cleanup_ctx 里打开和关闭。"""
 
+import asyncio
+import contextlib
 import os
+import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,10 +18,24 @@ DEFAULT_DB_PATH = Path(__file__).with_name("notes.db")  # 与 app.py 放在一�
 SCHEMA = "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"
 
 
+class DatabaseUnavailable(Exception):
+    """数据库文件不能用：服务器不该启动。"""
+
+
+def create_schema(path: Path) -> None:
+    # 路径是目录、上级目录不存在：connect 就失败；
+    # 文件存在但不是 SQLite 数据库：到执行第一条 SQL 时才失败
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(SCHEMA)
+
+
 async def sqlite_connection(app: web.Application) -> AsyncIterator[None]:
-    async with aiosqlite.connect(app[DB_PATH]) as db:
-        await db.execute(SCHEMA)
-        await db.commit()
+    path = app[DB_PATH]
+    try:
+        await asyncio.to_thread(create_schema, path)
+    except sqlite3.Error as exc:
+        raise DatabaseUnavailable(f"无法使用数据库 {path}：{exc}") from exc
+    async with aiosqlite.connect(path) as db:
         app[DB] = db
         yield  # 应用运行期间连接一直打开；退出 async with 时关闭
 
@@ -52,6 +70,8 @@ def create_app(db_path: str | Path = DEFAULT_DB_PATH) -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(
-        create_app(), host="127.0.0.1", port=int(os.environ.get("PORT", "8080"))
-    )
+    app = create_app(os.environ.get("NOTES_DB", DEFAULT_DB_PATH))
+    try:
+        web.run_app(app, host="127.0.0.1", port=int(os.environ.get("PORT", "8080")))
+    except DatabaseUnavailable as exc:
+        sys.exit(str(exc))  # 一行说明写到 stderr，退出码 1；服务器从未开始监听
