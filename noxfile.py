@@ -115,11 +115,12 @@ def browser(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Print this machine's numbers: suite time, build time, page weight, load time."""
+    """Print this machine's numbers: suite, build, pages, 1,000-websocket fan-out."""
     ensure_system_programs(session)
     install_groups(session, "docs", "test", "browser")
     session.env["NO_MKDOCS_2_WARNING"] = "1"
     session.run("python", "tests/built_site/bench.py", *session.posargs)
+    session.run("python", "tests/bench_websocket_pubsub.py")
 
 
 @nox.session(default=False)
