@@ -66,7 +66,7 @@ def page_numbers(site: Path) -> dict[str, tuple[int, float]]:
 
 
 def main() -> None:
-    suite = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"])
+    suite = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n2"])
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
         build = timed(["mkdocs", "build", "--quiet", "--site-dir", str(site)])
