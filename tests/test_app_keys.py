@@ -1,6 +1,8 @@
 """app_keys: string keys warn (NotAppKeyWarning), typed keys do not."""
 
+import asyncio
 import contextlib
+import linecache
 import os
 import subprocess
 import sys
@@ -86,12 +88,44 @@ async def test_show_warnings_finds_nothing_in_the_new_version(capsys):
     assert out == "没有 NotAppKeyWarning\n", out
 
 
+def located(lines: list[str], path: str | Path) -> list[str]:
+    """Each "before.py:N: code" line less N, once line N of ``path`` is that code."""
+    found = []
+    for line in lines:
+        if not line.startswith(" "):
+            where, _, code = line.partition(": ")
+            name, _, lineno = where.partition(":")
+            assert linecache.getline(str(path), int(lineno)).strip() == code, line
+            line = f"{name}: {code}"
+        found.append(line)
+    return found
+
+
 async def test_show_warnings_lists_each_string_key(capsys):
     await show_warnings.main(before.create_app)
     out = capsys.readouterr().out
     shown = SHOWN.split("== before.py ==\n")[1].split("== after.py ==")[0]
-    app_entries, request_entry = shown.splitlines()[:4], shown.splitlines()[4:]
+    shown = located(shown.splitlines(), FOLDER / "before.py")
+    app_entries, request_entry = shown[:4], shown[4:]
     assert len(request_entry) == 2, shown
+    # The line numbers are those of the module that ran (under mutation testing,
+    # a mutated copy); the page's are checked against the snippet above.
+    printed = located(out.splitlines(), before.__file__)
     # request["user"] warns once per key name and process: an earlier request
     # in this test process may have used it up. A fresh `python` prints it all.
-    assert out.splitlines() in (app_entries + request_entry, app_entries), out
+    assert printed in (app_entries + request_entry, app_entries), out
+
+
+@pytest.mark.parametrize("module", MODULES, ids=name)
+async def test_a_user_name_that_is_not_utf8_is_a_500(aiohttp_client, module):
+    """What the page's note says; aiohttp's client only sends UTF-8, so raw bytes."""
+    old = module is before
+    with pytest.warns(web.NotAppKeyWarning) if old else contextlib.nullcontext():
+        client = await aiohttp_client(module.create_app())
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-User: \xff\r\n\r\n")
+        async with asyncio.timeout(5):
+            status_line = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+    assert status_line.startswith(b"HTTP/1.1 500 "), status_line

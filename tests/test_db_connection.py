@@ -111,6 +111,27 @@ async def test_uploaded_file_is_not_a_text(client):
     assert resp.status == 400, await resp.text()
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"--x\r\n\r\ntext\r\n--x--\r\n"),
+        ("application/x-www-form-urlencoded; charset=no-such-charset", b"text=a"),
+        (
+            "multipart/form-data; boundary=x",
+            b"--x\r\nContent-Disposition: form-data; "
+            b'name="text"\r\n\r\n\xff\xfe\r\n--x--\r\n',
+        ),
+    ],
+    ids=["no-boundary", "unknown-charset", "not-utf8"],
+)
+async def test_malformed_form_is_a_400(client, db_path, content_type, body):
+    resp = await client.post(
+        "/notes", data=body, headers={"Content-Type": content_type}
+    )
+    assert resp.status == 400, await resp.text()
+    assert await rows_in_file(db_path) == []
+
+
 async def test_notes_survive_a_restart(aiohttp_client, db_path):
     first = await aiohttp_client(create_app(db_path=db_path))
     await add(first, "kept")

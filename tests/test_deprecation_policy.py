@@ -1,5 +1,7 @@
 """deprecation_policy: a project's pytest fails on aiohttp's DeprecationWarning."""
 
+import base64
+import contextlib
 import os
 import shutil
 import subprocess
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from deprecation_policy import client, client_fixed
 from deprecation_policy.app import create_app
@@ -82,6 +85,35 @@ async def test_fixed_client_sends_the_same_login_without_warnings(server):
     assert record == [], [str(w.message) for w in record]
 
 
+async def echo_authorization(request: web.Request) -> web.Response:
+    return web.Response(text=request.headers["Authorization"])
+
+
+@pytest.mark.parametrize("module", [client, client_fixed], ids=["old", "fixed"])
+async def test_both_clients_send_the_password(aiohttp_server, module):
+    app = web.Application()
+    app.router.add_get("/", echo_authorization)
+    url = str((await aiohttp_server(app)).make_url("/"))
+    with pytest.deprecated_call() if module is client else contextlib.nullcontext():
+        sent = await module.fetch(url, "alice", "p:w")
+    scheme, _, encoded = sent.partition(" ")
+    assert (scheme, base64.b64decode(encoded)) == ("Basic", b"alice:p:w"), sent
+
+
+async def test_server_reads_the_login_before_the_first_colon(server):
+    """A password may hold a colon; a login may not (RFC 7617)."""
+    url = str(server.make_url("/"))
+    text = await client_fixed.fetch(url, "alice", "p:w")
+    assert text == "服务器收到的用户名: alice", text
+
+
+async def test_server_refuses_base64_followed_by_junk(aiohttp_client):
+    """b64decode() would skip the "!" were it not for validate=True."""
+    app_client = await aiohttp_client(create_app())
+    resp = await app_client.get("/", headers={"Authorization": "Basic YWxpY2U6cHc=!"})
+    assert resp.status == 401, await resp.text()
+
+
 async def test_encodings_differ_for_non_ascii_logins(server):
     """BasicAuth encodes latin-1 by default, encode_basic_auth() UTF-8."""
     url = str(server.make_url("/"))
@@ -92,8 +124,8 @@ async def test_encodings_differ_for_non_ascii_logins(server):
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "Bearer abc", "Basic !!!", "Basic OnB3", "Basic /w=="],
-    ids=["missing", "not-basic", "not-base64", "empty-login", "not-utf8"],
+    [None, "Bearer abc", "Basic !!!", "Basic OnB3", "Basic /w==", "Basic é"],
+    ids=["missing", "not-basic", "not-base64", "empty-login", "not-utf8", "not-ascii"],
 )
 async def test_server_asks_for_basic_credentials(aiohttp_client, authorization):
     app_client = await aiohttp_client(create_app())

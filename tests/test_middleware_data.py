@@ -62,13 +62,22 @@ async def client(aiohttp_client):
     return await aiohttp_client(app)
 
 
-@pytest.mark.parametrize("request_id", ["demo-42", "abc", "请求-1"])
+@pytest.mark.parametrize("request_id", ["demo-42", "abc", "A" * 64])
 async def test_handler_reads_what_the_middleware_stored(client, request_id):
     resp = await client.get("/", headers={"X-Request-ID": request_id})
     body = await resp.text()
     assert resp.status == 200, body
     assert body == f"请求 ID：{request_id}\n"
     assert resp.headers["X-Request-ID"] == request_id, body
+
+
+@pytest.mark.parametrize("given", ["请求-1", "a b", "A" * 65, "a;b", "<script>"])
+async def test_an_id_of_another_shape_is_replaced(client, given):
+    resp = await client.get("/", headers={"X-Request-ID": given})
+    body = await resp.text()
+    assert resp.status == 200, body
+    assert HEX_ID.fullmatch(resp.headers["X-Request-ID"]), resp.headers
+    assert body == f"请求 ID：{resp.headers['X-Request-ID']}\n"
 
 
 async def test_without_header_each_request_gets_a_new_id(client):
@@ -244,3 +253,14 @@ async def test_session_warnings_as_errors_fail_the_first_requests(session_progra
     ) as server:
         assert await statuses(server.url, 3) == [500, 500, 200], server.output()
     assert server.output().count("NotAppKeyWarning: It is recommended") == 2
+
+
+@page_filters
+@pytest.mark.parametrize(
+    "cookie", ["", "{", '{"created":1,"session":{"visits":"x"}}', '"[1]"']
+)
+async def test_a_session_cookie_it_cannot_read_is_a_500(aiohttp_client, cookie):
+    """What the page's warning says: SimpleCookieStorage does not check the cookie."""
+    client = await aiohttp_client(session_app.create_app())
+    resp = await client.get("/", headers={"Cookie": f"AIOHTTP_SESSION={cookie}"})
+    assert resp.status == 500, await resp.text()

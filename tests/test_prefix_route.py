@@ -1,11 +1,16 @@
 """prefix_route: one handler for every method under /path/to/."""
 
 import asyncio
+import http.client
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
+import pages
 from prefix_route.app import create_app
+from servers import python_program
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 
@@ -54,3 +59,35 @@ async def test_tail_holds_the_decoded_rest_of_the_path(client, raw_path, tail):
 async def test_outside_the_prefix_is_404(client, path):
     resp = await client.get(path)
     assert resp.status == 404, await resp.text()
+
+
+async def status_of(port: int, method: str) -> int:
+    """The status a raw request with this method gets (aiohttp's client checks it)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"{method} /path/to/x HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    async with asyncio.timeout(5):
+        status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize("method", ["PROPFIND", "MKCOL", "PURGE"])
+async def test_methods_llhttp_knows_reach_the_handler(client, method):
+    assert await status_of(client.port, method) == 200
+
+
+async def test_a_made_up_method_is_refused_by_the_c_parser(client):
+    assert await status_of(client.port, "FOO") == 400
+
+
+def test_the_pure_python_parser_lets_a_made_up_method_through(tmp_path):
+    app = Path(shutil.copy(pages.SNIPPETS / "prefix_route/app.py", tmp_path))
+    with python_program(app, env={"AIOHTTP_NO_EXTENSIONS": "1"}) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("FOO", "/path/to/x")
+        resp = conn.getresponse()
+        body = resp.read().decode()
+        conn.close()
+    assert resp.status == 200, body
+    assert json.loads(body) == {"method": "FOO", "tail": "x"}, body

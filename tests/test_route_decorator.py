@@ -106,3 +106,21 @@ async def test_one_table_serves_two_apps(aiohttp_client):
     for client in (first, second):
         resp = await client.get("/users/bob")
         assert await resp.json() == {"user": "bob"}, await resp.text()
+
+
+@pytest.mark.parametrize(
+    ("app", "path", "body", "content_type"),
+    [
+        ("app.py", "/echo", b"\xff\xfe", "text/plain"),
+        ("app.py", "/echo", b"hello", "text/plain; charset=no-such-charset"),
+        ("table.py", "/orders", b"{", "application/json"),
+        ("table.py", "/orders", b"", "application/json"),
+    ],
+)
+async def test_a_body_it_cannot_read_is_a_500(
+    aiohttp_client, app, path, body, content_type
+):
+    """What the page's note says: the examples do not check what they are sent."""
+    client = await aiohttp_client(APPS[app]())
+    resp = await client.post(path, data=body, headers={"Content-Type": content_type})
+    assert resp.status == 500, await resp.text()

@@ -68,7 +68,26 @@ async def test_message_is_stored_as_data(client, db_path, body):
 async def test_empty_message_is_rejected(client, db_path):
     resp = await client.post("/editor/messages")
     text = await resp.text()
-    assert resp.status == 400, text
+    assert (resp.status, text) == (400, "消息不能为空\n"), text
+    assert await rows_in_file(db_path) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"\xff\xfe", "text/plain"),
+        ("你好".encode("gbk"), "text/plain; charset=utf-8"),
+        (b"hello", "text/plain; charset=no-such-charset"),
+    ],
+)
+async def test_message_that_is_not_text_is_rejected(
+    client, db_path, body, content_type
+):
+    resp = await client.post(
+        "/editor/messages", data=body, headers={"Content-Type": content_type}
+    )
+    text = await resp.text()
+    assert (resp.status, text) == (400, "消息必须是文本\n"), text
     assert await rows_in_file(db_path) == []
 
 

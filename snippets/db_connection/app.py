@@ -41,7 +41,10 @@ async def sqlite_connection(app: web.Application) -> AsyncIterator[None]:
 
 
 async def add_note(request: web.Request) -> web.Response:
-    text = (await request.post()).get("text")
+    try:
+        text = (await request.post()).get("text")
+    except (ValueError, LookupError):  # 坏的 multipart、非 UTF-8 文本、未知 charset
+        text = None
     if not isinstance(text, str) or not text:
         raise web.HTTPBadRequest(text="需要表单字段 text\n")
     db = request.app[DB]
