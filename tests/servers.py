@@ -127,3 +127,32 @@ def python_program(
         **kwargs,
     ) as server:
         yield server
+
+
+@contextlib.contextmanager
+def nginx(server_block: str, *, port: int, workdir: Path) -> Iterator[Running]:
+    """Run a real nginx with ``server_block`` inside its ``http {}``, on ``port``.
+
+    Everything nginx writes (pid, temp files, logs) stays in ``workdir``; it runs
+    in the foreground without a master process, so it never switches user.
+    """
+    (workdir / "server.conf").write_text(server_block, "utf-8")
+    temp_paths = "".join(
+        f"{kind}_temp_path {workdir / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (workdir / "nginx.conf").write_text(
+        "events {}\n"
+        f"http {{ include /etc/nginx/mime.types; access_log off; {temp_paths}"
+        " include server.conf; }\n",
+        "utf-8",
+    )
+    argv = [require_program("nginx"), "-p", str(workdir), "-c", "nginx.conf"]
+    argv += [
+        "-e",
+        "stderr",
+        "-g",
+        f"daemon off; master_process off; pid {workdir}/pid;",
+    ]
+    with running(argv, port=port, cwd=workdir, stop_signal=signal.SIGQUIT) as server:
+        yield server

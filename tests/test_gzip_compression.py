@@ -2,7 +2,7 @@
 
 import asyncio
 import gzip
-import signal
+import json
 import zlib
 
 import aiohttp
@@ -11,11 +11,13 @@ import pytest
 import pages
 from gzip_compression import backend
 from gzip_compression.app import create_app
-from servers import free_port, require_program, running
+from servers import free_port
+from servers import nginx as nginx_running
 
 TIMEOUT = 5
 NGINX_CONF = pages.SNIPPETS / "gzip_compression/nginx.conf"
 DECOMPRESS = {"gzip": gzip.decompress, "deflate": zlib.decompress}
+LINES = "第 0 行：这段文字会被压缩后再发送\n第 1 行：这段文字会被压缩后再发送\n"
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ async def test_body_is_compressed_as_the_client_accepts(
     assert headers["Vary"] == "Accept-Encoding", headers
     assert int(headers["Content-Length"]) == len(body) < len(plain) // 10, headers
     assert DECOMPRESS[coding](body) == plain, body[:100]
-    assert plain.decode().startswith("第 0 行："), plain[:100]
+    assert plain.decode().startswith(LINES), plain[:100]
 
 
 @pytest.mark.parametrize("accept_encoding", [None, "br", "identity", "*"])
@@ -68,6 +70,7 @@ async def test_streamed_response_is_left_alone(client):
     headers, body = await fetch(client, "/stream", {"Accept-Encoding": "gzip"})
     assert "Content-Encoding" not in headers, headers
     assert headers["Transfer-Encoding"] == "chunked", headers
+    assert headers["Content-Type"] == "text/plain", headers
     assert body.decode() == "第 0 块\n第 1 块\n第 2 块\n", body
 
 
@@ -93,23 +96,7 @@ def nginx(tmp_path, backend_server):
     assert conf.count("127.0.0.1:8080") == 1, conf
     conf = conf.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
     conf = conf.replace("127.0.0.1:8080", f"127.0.0.1:{backend_server.port}")
-    (tmp_path / "server.conf").write_text(conf, "utf-8")
-    # The reader's server block goes into http { }; everything else stays in tmp_path.
-    temp_paths = "".join(
-        f"{kind}_temp_path {tmp_path / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    (tmp_path / "nginx.conf").write_text(
-        f"events {{}}\nhttp {{ access_log off; {temp_paths} include server.conf; }}\n"
-    )
-    argv = [require_program("nginx"), "-p", str(tmp_path), "-c", "nginx.conf"]
-    argv += [
-        "-e",
-        "stderr",
-        "-g",
-        f"daemon off; master_process off; pid {tmp_path}/pid;",
-    ]
-    with running(argv, port=port, cwd=tmp_path, stop_signal=signal.SIGQUIT) as server:
+    with nginx_running(conf, port=port, workdir=tmp_path) as server:
         yield server
 
 
@@ -124,6 +111,15 @@ async def raw_get(url, headers=None, version=aiohttp.HttpVersion11):
         session.get(url, headers=headers) as resp,
     ):
         return resp, await resp.read()
+
+
+async def test_backend_serves_items_and_ping(backend_server):
+    resp, body = await raw_get(backend_server.make_url("/items"))
+    items = json.loads(body)
+    assert (resp.status, len(items)) == (200, 100), body[:100]
+    assert items[-1] == {"id": 99, "name": "商品 99"}, body[-100:]
+    resp, body = await raw_get(backend_server.make_url("/ping"))
+    assert (resp.status, body) == (200, b"pong"), body
 
 
 @pytest.mark.parametrize(
