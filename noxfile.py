@@ -139,3 +139,42 @@ def lint(session: nox.Session) -> None:
     paths = session.posargs or ["snippets", "tests", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+
+
+@nox.session(default=False)
+def mutation(session: nox.Session) -> None:
+    """Mutation-test snippets/ with mutmut (see pyproject.toml); print the kill rate."""
+    import json
+
+    ensure_system_programs(session)
+    install_groups(session, "test", "mutation")
+    # mutmut names a mutant after its file's path less a leading "src.", and the
+    # tests import `<name>.app`: in this folder, src/ is snippets/ (pyproject.toml).
+    work = os.path.join(os.path.abspath(session.create_tmp()), "mutmut")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "mutants"))
+    for name in ["src", "snippets", "docs", "tests", "mkdocs.yml", "pyproject.toml"]:
+        target = "snippets" if name == "src" else name
+        os.symlink(os.path.abspath(target), os.path.join(work, name))
+    # mutmut tells the mutant's name to the test process, and also in the environment:
+    # programs the tests start would inherit it and look for mutmut's settings.
+    with open(os.path.join(work, "mutants", "conftest.py"), "w") as conftest:
+        conftest.write(
+            "import os\n\n\ndef pytest_configure(config):\n"
+            '    os.environ.pop("MUTANT_UNDER_TEST", None)\n'
+        )
+    session.chdir(work)
+    # mutmut ends a test run that overruns, not what its tests started (redis-server,
+    # app.py): it runs in a process group of its own, and what is left there is ended.
+    script = 'mutmut run --max-children "$1"; s=$?; trap "" TERM; kill 0; exit $s'
+    children = str(os.cpu_count() or 1)
+    session.run("setsid", "--wait", "sh", "-c", script, "sh", children, external=True)
+    session.run("mutmut", "results")  # the survivors: `mutmut show NAME` in work/
+    session.run("mutmut", "export-cicd-stats", silent=True)
+    with open(os.path.join(work, "mutants", "mutmut-cicd-stats.json")) as file:
+        stats = json.load(file)
+    killed = stats["killed"] + stats["timeout"]
+    total = stats["total"] - stats["skipped"]
+    session.log(f"mutants killed: {killed}/{total} = {killed / total:.1%} (in {work})")
+    if killed < 0.9 * total:
+        session.error("fewer than 90 % of the mutants were killed")

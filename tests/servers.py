@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,3 +157,29 @@ def nginx(server_block: str, *, port: int, workdir: Path) -> Iterator[Running]:
     ]
     with running(argv, port=port, cwd=workdir, stop_signal=signal.SIGQUIT) as server:
         yield server
+
+
+def own_listeners() -> set[tuple[str, int]]:
+    """(host, port) of each socket this process listens on, found in /proc/self/fd."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                with socket.socket(fileno=os.dup(int(fd))) as sock:
+                    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                        found.add(sock.getsockname()[:2])
+    return found
+
+
+async def listeners_opened_while(
+    awaitable: Awaitable[object], timeout: float
+) -> set[tuple[str, int]]:
+    """Await ``awaitable``; return each (host, port) listened on meanwhile."""
+    earlier, seen = own_listeners(), set()
+    task = asyncio.ensure_future(awaitable)
+    async with asyncio.timeout(timeout):
+        while not task.done():
+            seen |= own_listeners() - earlier
+            await asyncio.sleep(0)
+        await task
+    return seen

@@ -2,6 +2,8 @@
 and shutting the server down neither loses nor leaks that work."""
 
 import asyncio
+import contextlib
+import os
 
 import aiohttp
 import pytest
@@ -199,6 +201,37 @@ async def test_default_notification_is_sent(aiohttp_client, capsys, module):
         while "已发送通知" not in (out := capsys.readouterr().out):
             await asyncio.sleep(0.05)
     assert out == "已发送通知：订单 42\n", out
+
+
+@pytest.fixture
+def pipe():
+    """A pipe's two ends: a text file as a service manager's stdout, and a reader."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    with open(read_fd, "rb") as reader, open(write_fd, "w", encoding="utf-8") as out:
+        yield out, reader
+
+
+@pytest.mark.parametrize("module", ALL, ids=name)
+async def test_notification_reaches_a_piped_stdout_at_once(pipe, module):
+    """Written to a pipe, print()'s text stays in a buffer unless flushed."""
+    out, reader = pipe
+    with contextlib.redirect_stdout(out):
+        await module.send_notification("42")
+    sent = reader.read()
+    assert sent == "已发送通知：订单 42\n".encode(), sent
+
+
+async def test_finished_tasks_are_forgotten(serve, session, notify):
+    runner = await serve(background.create_app(notify))
+    await post_order(session, url(runner, "10"))
+    tasks = runner.app[background.TASKS]
+    assert len(tasks) == 1, tasks
+    notify.go.set()
+    await notify.wait_for("done 10")
+    async with asyncio.timeout(TIMEOUT):
+        while tasks:
+            await asyncio.sleep(0.01)
 
 
 async def test_error_after_write_eof_is_logged_and_closes_the_connection(serve, caplog):

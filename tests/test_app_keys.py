@@ -6,6 +6,7 @@ import linecache
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,20 @@ async def test_show_warnings_lists_each_string_key(capsys):
     # request["user"] warns once per key name and process: an earlier request
     # in this test process may have used it up. A fresh `python` prints it all.
     assert printed in (app_entries + request_entry, app_entries), out
+
+
+def warns_of_another_kind() -> web.Application:
+    warnings.warn("a warning of another kind", UserWarning, stacklevel=1)
+    return before.create_app()
+
+
+async def test_show_warnings_lists_only_app_key_warnings(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        await show_warnings.main(warns_of_another_kind)
+    out = capsys.readouterr().out
+    assert "NotAppKeyWarning" in out, out
+    assert "UserWarning" not in out, out
 
 
 @pytest.mark.parametrize("module", MODULES, ids=name)

@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import dataclasses
-import os
 import shutil
 import socket
 import subprocess
@@ -19,7 +18,7 @@ from aiohttp import web
 import pages
 from client_session import reuse
 from client_session.app import SESSION, UPSTREAM_TIMEOUT, create_app
-from servers import free_port, python_program
+from servers import free_port, listeners_opened_while, python_program
 
 WAIT = 10  # seconds: an upper bound for any wait in these tests
 # Short limits for the tests; the reader's defaults are UPSTREAM_TIMEOUT.
@@ -267,21 +266,6 @@ async def test_connections_per_way(upstream, way, expected):
     assert len(upstream.app[COOKIES]) == reuse.N
 
 
-def own_listeners() -> set[str]:
-    """Where this process listens on TCP: "ADDR:PORT" in hex, as /proc/net shows it."""
-    sockets = set()
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            sockets.add(os.readlink(f"/proc/self/fd/{fd}"))
-    listening = set()
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and f"socket:[{fields[9]}]" in sockets:
-                listening.add(fields[1])
-    return listening
-
-
 async def test_reuse_script_prints_the_page_output(capsys):
     await reuse.main()
     out = capsys.readouterr().out
@@ -290,17 +274,13 @@ async def test_reuse_script_prints_the_page_output(capsys):
 
 async def test_reuse_script_listens_on_a_free_loopback_port(capsys):
     """Two copies at once, each on a free loopback port of its own."""
-    earlier, seen = own_listeners(), set()
-    scripts = asyncio.gather(reuse.main(), reuse.main())
-    async with asyncio.timeout(WAIT):
-        while not scripts.done():
-            seen |= own_listeners() - earlier
-            await asyncio.sleep(0.005)  # scan /proc/net/tcp, let the scripts run
-        await scripts
+    seen = await listeners_opened_while(
+        asyncio.gather(reuse.main(), reuse.main()), WAIT
+    )
     out = capsys.readouterr().out
     shown = (pages.SNIPPETS / "client_session/reuse.txt").read_text("utf-8")
     assert sorted(out.splitlines()) == sorted(shown.splitlines() * 2), out
-    assert {address.partition(":")[0] for address in seen} == {"0100007F"}, seen
+    assert {host for host, _ in seen} == {"127.0.0.1"}, seen
 
 
 @pytest.mark.parametrize(

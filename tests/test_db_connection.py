@@ -100,7 +100,7 @@ async def test_hostile_id_is_only_a_value(client, db_path, note_id):
 async def test_note_without_text_is_rejected(client, db_path, data):
     resp = await client.post("/notes", data=data)
     body = await resp.text()
-    assert resp.status == 400, body
+    assert (resp.status, body) == (400, "需要表单字段 text\n"), body
     assert await rows_in_file(db_path) == []
 
 
@@ -158,7 +158,10 @@ def test_string_key_emits_not_app_key_warning():
         app["db"] = object()
 
 
-async def test_old_app_runs_only_on_the_loop_it_was_given(aiohttp_client):
+async def test_old_app_runs_only_on_the_loop_it_was_given(
+    aiohttp_client, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # where a database file would appear
     loop = asyncio.get_running_loop()
     with pytest.warns(DeprecationWarning, match="loop argument is deprecated"):
         app = await old_app.init_app(loop)
@@ -170,6 +173,7 @@ async def test_old_app_runs_only_on_the_loop_it_was_given(aiohttp_client):
     await client.close()
     with pytest.raises(ValueError, match="no active connection"):
         await db.execute("SELECT 1")
+    assert list(tmp_path.iterdir()) == []  # ":memory:": no file
 
 
 def test_old_app_fails_on_the_loop_run_app_creates():

@@ -20,6 +20,13 @@ TIMEOUT = 15
 STEP = 0.1
 FULL_REPORT = "第 1 段\n第 2 段\n第 3 段\n"
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
+CTRL_C_LINES = [
+    "websocket: CLOSE 1001 server shutdown",
+    "websocket: CLOSE 1001 server shutdown",
+    "新的连接: 被拒绝",
+    f"/report: 200 {FULL_REPORT!r}",
+    "服务器退出码: 0",
+]
 
 
 @pytest.fixture
@@ -160,12 +167,18 @@ async def test_a_second_ctrl_c_stops_waiting(app_py):
 
 async def test_ctrl_c_script_shows_what_clients_see(app_py, capsys):
     # The page runs it with SIGINT; SIGTERM (docker stop, systemd) looks the same.
-    await ctrl_c.main(str(app_py), signal.SIGTERM)
+    async with asyncio.timeout(TIMEOUT):
+        await ctrl_c.main(str(app_py), signal.SIGTERM)
     out = capsys.readouterr().out
-    assert out.splitlines() == [
-        "websocket: CLOSE 1001 server shutdown",
-        "websocket: CLOSE 1001 server shutdown",
-        "新的连接: 被拒绝",
-        f"/report: 200 {FULL_REPORT!r}",
-        "服务器退出码: 0",
-    ], out
+    assert out.splitlines() == CTRL_C_LINES, out
+
+
+async def test_ctrl_c_script_as_a_reader_runs_it(app_py, capsys, monkeypatch):
+    """Next to app.py, with its defaults, in a shell without PYTHONUNBUFFERED;
+    two copies at once, as each finds a free port of its own."""
+    monkeypatch.chdir(app_py.parent)
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    async with asyncio.timeout(TIMEOUT):
+        await asyncio.gather(ctrl_c.main(), ctrl_c.main())
+    out = capsys.readouterr().out
+    assert sorted(out.splitlines()) == sorted(CTRL_C_LINES * 2), out

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from middleware_response import cached_response
 from middleware_response.app import BUILDS, CACHE, cache_middleware, create_app
+from servers import listeners_opened_while
 
 TIMEOUT = 5
 SNIPPETS = Path(__file__).resolve().parent.parent / "snippets"
@@ -31,6 +32,16 @@ async def test_cached_response_script_prints_what_the_page_shows(capsys, caplog)
     access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert len(access) == 2, access
     assert all('"GET / HTTP/1.1" 200 ' in line for line in access), access
+
+
+async def test_the_script_listens_on_a_free_loopback_port(capsys):
+    """Two copies at once, each on a free loopback port of its own."""
+    seen = await listeners_opened_while(
+        asyncio.gather(*(cached_response.main(timeout=0.5) for _ in range(2))), TIMEOUT
+    )
+    out = capsys.readouterr().out
+    assert sorted(out.splitlines()) == sorted(EXPECTED.splitlines() * 2), out
+    assert {host for host, _ in seen} == {"127.0.0.1"}, seen
 
 
 async def test_the_second_client_receives_not_a_single_byte(aiohttp_client):
@@ -67,6 +78,15 @@ async def test_cache_builds_once_and_answers_every_request(client):
         ("HIT", "text/plain", "报表（第 1 次生成）\n"),
     ], seen
     assert client.app[BUILDS]["/report"] == 1
+
+
+async def test_an_emptied_cache_builds_the_page_again(client):
+    for count in (1, 2):
+        client.app[CACHE].clear()
+        resp = await client.get("/report")
+        body = await resp.text()
+        expected = ("MISS", f"报表（第 {count} 次生成）\n")
+        assert (resp.headers["X-Cache"], body) == expected, body
 
 
 async def test_concurrent_clients_all_get_a_response(client):

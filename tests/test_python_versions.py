@@ -13,7 +13,17 @@ from python_versions.check_python import main, satisfies
 SITE_PACKAGES = Path(aiohttp.__file__).resolve().parents[1]
 DISTS = ["aiohttp", "yarl", "multidict", "frozenlist", "aiosignal"]
 SPECIFIERS = [">=3.10", ">3.10", "<=3.10", "<3.11", "==3.10", "!=3.10.5", ">=3.9, <4"]
-PYTHONS = [(3, 9, 18), (3, 10, 0), (3, 10, 5), (3, 11, 7), (3, 14, 0), (4, 0, 0)]
+SPECIFIERS += ["==3.10.0"]  # longer than (3, 10): both are padded with zeros
+PYTHONS = [
+    (3, 9, 18),
+    (3, 10),
+    (3, 10, 0),
+    (3, 10, 5),
+    (3, 11, 7),
+    (3, 14, 0),
+    (4, 0, 0),
+]
+RUNNING = ".".join(map(str, sys.version_info[:3]))
 
 
 def raw_metadata(dist: str) -> email.message.Message:
@@ -22,8 +32,8 @@ def raw_metadata(dist: str) -> email.message.Message:
     return email.message_from_string(path.read_text("utf-8"))
 
 
-def printed_lines(dist: str, capsys) -> dict[str, str]:
-    main(dist)
+def printed_lines(capsys, *dist: str) -> dict[str, str]:
+    main(*dist)
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert len(lines) == 4, out
@@ -42,7 +52,7 @@ def test_main_prints_the_metadata_on_disk(dist, capsys):
     ]
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     contains = SpecifierSet(requires).contains(".".join(map(str, sys.version_info[:3])))
-    assert printed_lines(dist, capsys) == {
+    assert printed_lines(capsys, dist) == {
         f"{dist} {major_minor} 要求的 Python": requires,
         "发布时标注支持的 Python": ", ".join(listed) or "(未标注)",
         "正在运行": f"Python/{running} {dist}/{version}",
@@ -51,10 +61,41 @@ def test_main_prints_the_metadata_on_disk(dist, capsys):
 
 
 def test_aiohttp_line_names_the_imported_version(capsys):
-    printed = printed_lines("aiohttp", capsys)
+    printed = printed_lines(capsys)  # aiohttp is the default
     major_minor = ".".join(aiohttp.__version__.split(".")[:2])
     assert f"aiohttp {major_minor} 要求的 Python" in printed, printed
     assert printed["正在运行"].endswith(f" aiohttp/{aiohttp.__version__}"), printed
+
+
+@pytest.fixture
+def made_up(tmp_path, monkeypatch):
+    """Install a distribution "made-up" 1.2.3 that asks for ``requires``."""
+
+    def install(requires: str) -> str:
+        info = tmp_path / "made_up-1.2.3.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: made-up\nVersion: 1.2.3\n"
+            f"Requires-Python: {requires}\n"
+        )
+        monkeypatch.syspath_prepend(tmp_path)
+        return "made-up"
+
+    return install
+
+
+@pytest.mark.parametrize(
+    ("requires", "ok"),
+    [(f"=={RUNNING}", "是"), (f"!={RUNNING}", "否"), (">=4", "否")],
+)
+def test_main_says_when_the_running_python_does_not_fit(made_up, capsys, requires, ok):
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert printed_lines(capsys, made_up(requires)) == {
+        "made-up 1.2 要求的 Python": requires,
+        "发布时标注支持的 Python": "(未标注)",
+        "正在运行": f"Python/{running} made-up/1.2.3",
+        "当前解释器满足要求": ok,
+    }
 
 
 def test_aiohttp_3_14_needs_python_3_10():

@@ -9,9 +9,9 @@ import pytest
 import redis.asyncio as redis
 from aiohttp import WSCloseCode, WSMsgType
 
-from servers import free_port, require_program, running
+from servers import free_port, listeners_opened_while, require_program, running
 from websocket_pubsub import client, concurrent_receive
-from websocket_pubsub.app import CHANNEL, create_app
+from websocket_pubsub.app import CHANNEL, create_app, first_to_finish
 
 TIMEOUT = 5
 OUR_TASKS = ("answer", "forward")
@@ -215,6 +215,36 @@ async def test_client_script_prints_both_replies(client_session, redis_url, caps
 
 
 async def test_second_concurrent_receive_raises(capsys):
-    await concurrent_receive.main()
+    """Two copies at once, each on a free loopback port of its own."""
+    seen = await listeners_opened_while(
+        asyncio.gather(concurrent_receive.main(), concurrent_receive.main()), TIMEOUT
+    )
     out = capsys.readouterr().out
-    assert out == "RuntimeError: Concurrent call to receive() is not allowed\n", out
+    assert out == "RuntimeError: Concurrent call to receive() is not allowed\n" * 2, out
+    assert {host for host, _ in seen} == {"127.0.0.1"}, seen
+
+
+async def test_first_to_finish_cancels_the_rest_and_waits_for_them():
+    events = []
+
+    async def quick() -> None:
+        events.append("quick")
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(TIMEOUT)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)  # cleaning up takes a moment
+            events.append("slow cancelled")
+            raise
+
+    await first_to_finish(quick(), slow())
+    assert events == ["quick", "slow cancelled"]
+
+
+async def test_first_to_finish_raises_what_the_first_one_raised():
+    async def failing() -> None:
+        raise redis.ConnectionError("gone")
+
+    with pytest.raises(redis.ConnectionError, match="gone"):
+        await first_to_finish(failing(), asyncio.sleep(TIMEOUT))
