@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import sys
 
 import nox
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "tests"))
+import sitebuild  # the build command, shared with the tests
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
@@ -83,20 +88,50 @@ def tests(session: nox.Session) -> None:
         session.run("python", "-c", RECORD_VERSIONS, VERIFIED_RECORD)
 
 
-def build_site(session: nox.Session) -> str:
-    """Build the site strictly into the session's temporary folder; return it."""
-    site = os.path.join(session.create_tmp(), "site")
+# One built site, shared by the sessions of a run: `docs` builds it, `browser`
+# reuses it when nothing the build reads has changed since.
+SITE = os.path.join(".nox", "site")
+
+
+def site_inputs() -> str:
+    """A digest of everything the build reads, the test record included."""
+    digest = hashlib.sha256()
+    paths = [*sitebuild.INPUTS, VERIFIED_RECORD]
+    for top in paths:
+        files = (
+            [top]
+            if os.path.isfile(top)
+            else sorted(os.path.join(d, f) for d, _, fs in os.walk(top) for f in fs)
+        )
+        for name in files:
+            digest.update(name.encode() + b"\0")
+            with open(name, "rb") as file:
+                digest.update(file.read() + b"\0")
+    return digest.hexdigest()
+
+
+def build_site(session: nox.Session, *, reuse: bool = False) -> str:
+    """Build the site strictly (any warning fails) into SITE; return its path."""
+    stamp = os.path.join(SITE, ".inputs")
+    inputs = site_inputs()
+    if reuse and os.path.exists(stamp) and open(stamp).read() == inputs:
+        session.log(f"{SITE} was built from the same inputs: reusing it")
+        return SITE
     session.env["NO_MKDOCS_2_WARNING"] = "1"  # Material's end-of-life banner
-    session.run("mkdocs", "build", "--strict", "--quiet", "--site-dir", site)
-    return site
+    session.run(*sitebuild.build_command(SITE))
+    with open(stamp, "w") as file:
+        file.write(inputs)
+    return SITE
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the site (any warning fails) and check its Chinese search index."""
+    """Build the site (any warning fails); prove a broken link fails the build."""
     install_groups(session, "docs", "test")
     site = build_site(session)
-    session.run("pytest", "tests/built_site/test_search_index.py", "--site", site, "-q")
+    checks = ["tests/built_site/test_search_index.py"]
+    checks += ["tests/built_site/test_strict_build.py"]
+    session.run("pytest", *checks, "--site", site, "-q", "-p", "no:xdist")
 
 
 @nox.session
@@ -104,7 +139,7 @@ def browser(session: nox.Session) -> None:
     """Check every built page in headless Chromium; write screenshots."""
     ensure_system_programs(session)
     install_groups(session, "docs", "test", "browser")
-    site = build_site(session)
+    site = build_site(session, reuse=True)
     shots = os.path.abspath(os.path.join(".nox", "screenshots"))
     args = session.posargs or ["-q"]
     session.run(

@@ -1,0 +1,31 @@
+"""How the site is built: one command, used by noxfile.py and by the tests.
+
+``--strict`` turns every warning (a broken link or anchor, a page missing from
+the nav) into a failed build. The build must not run with ``--quiet``: it
+raises the log level above WARNING, so strict mode would count nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+STRICT_BUILD = ["mkdocs", "build", "--strict"]
+# What a build reads: a site built from the same inputs is the same site.
+INPUTS = ["docs", "snippets", "mkdocs.yml"]
+
+
+def build_command(site: Path | str) -> list[str]:
+    return [*STRICT_BUILD, "--site-dir", str(site)]
+
+
+def build(root: Path, site: Path) -> subprocess.CompletedProcess:
+    """Build the site of the project in ``root`` into ``site``; never raises."""
+    return subprocess.run(
+        build_command(site),
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
