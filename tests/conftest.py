@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import claims
 import pages
 from servers import Running, free_port, require_program, running
 
@@ -50,15 +51,26 @@ def redis_url(redis_server: Running) -> str:
     return f"redis://127.0.0.1:{redis_server.port}/0"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Carry each test's claims in its report, to be counted when it passes."""
+    for item in items:
+        for mark in item.iter_markers("claim"):
+            page = claims.page_of(item.path, mark)
+            item.user_properties.append(("claim", (page, mark.args[0])))
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Count passed page blocks (reports reach the controller under xdist too)."""
+    """Count passed page blocks and claims (xdist sends reports to the controller)."""
     if report.when == "call" and report.passed:
         for name, value in report.user_properties:
             if name == "page_block":
                 PAGE_BLOCKS.append(value)
+            elif name == "claim":
+                CLAIMS.add(tuple(value))
 
 
 PAGE_BLOCKS: list[dict] = []
+CLAIMS: set[tuple[str, str]] = set()
 
 
 def pytest_terminal_summary(terminalreporter, config) -> None:
@@ -69,4 +81,9 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
         terminalreporter.write_line(
             f"page blocks executed: {len(PAGE_BLOCKS)} on {len(on_pages)} pages; "
             f"{len(broken)} marked not runnable (checked to fail as the page says)"
+        )
+    if CLAIMS:
+        on_pages = {page for page, _ in CLAIMS}
+        terminalreporter.write_line(
+            f"claims proven: {len(CLAIMS)} on {len(on_pages)} pages"
         )

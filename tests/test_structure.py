@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
 from pytest_codeblocks import extract_from_buffer
 
+import claims
 import pages
 
 FAQ_PAGES = [p for p in pages.pages() if p.name != "index.md"]
@@ -56,3 +58,52 @@ def test_every_page_block_has_a_test() -> None:
     """The runner found blocks on every FAQ page (nothing silently uncollected)."""
     with_blocks = {block.page for block in pages.all_blocks()}
     assert {p.name for p in FAQ_PAGES} <= with_blocks
+
+
+def test_claims_are_on_their_pages() -> None:
+    """Every @pytest.mark.claim quotes words its page still says."""
+    gone = claims.missing(claims.all_claims())
+    assert not gone, "claims no longer on their page:\n" + "\n".join(
+        f"{c.module}:{c.line} docs/{c.page}.md: {c.words!r}" for c in gone
+    )
+
+
+def test_a_claim_the_page_does_not_make_is_found(tmp_path: Path) -> None:
+    """The check above fails for words the page does not (or no longer) say."""
+    (tmp_path / "demo.md").write_text("# 演示？\n\n服务器回\n`404`。\n", "utf-8")
+    module = tmp_path / "test_demo.py"
+    module.write_text(
+        "import pytest\n\n\n"
+        '@pytest.mark.claim("服务器回 `404`")\ndef test_kept(): ...\n\n\n'
+        '@pytest.mark.claim("服务器回 `500`")\ndef test_gone(): ...\n\n\n'
+        '@pytest.mark.claim("演示", page="other")\ndef test_elsewhere(): ...\n',
+        "utf-8",
+    )
+    found = claims.claims_in(module)
+    assert [c.words for c in claims.missing(found, docs=tmp_path)] == [
+        "服务器回 `500`",
+        "演示",
+    ]
+
+
+def title(page: Path) -> str:
+    """A page's first heading, as MkDocs names it in the nav."""
+    return next(
+        line[2:].strip()
+        for line in page.read_text("utf-8").splitlines()
+        if line.startswith("# ")
+    )
+
+
+@pytest.mark.parametrize("page", pages.pages(), ids=lambda p: p.name)
+def test_a_link_naming_a_question_names_it_as_its_page_does(page: Path) -> None:
+    """A link whose text is a question is the target's title, word for word."""
+    links = re.findall(
+        r"\[([^\]]+[?？])\]\(([a-z_]+)\.md(?:#[^)]*)?\)", page.read_text()
+    )
+    wrong = [
+        (text, title(pages.DOCS / f"{target}.md"))
+        for text, target in links
+        if text != title(pages.DOCS / f"{target}.md")
+    ]
+    assert not wrong, f"{page.name}: link text ≠ title: {wrong}"
