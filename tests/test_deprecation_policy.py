@@ -66,7 +66,7 @@ async def test_old_client_warns_twice_from_the_callers_line(server):
     url = str(server.make_url("/"))
     with pytest.warns(DeprecationWarning) as record:
         text = await client.fetch(url, "alice", "pw")
-    assert text == "服务器收到的用户名: alice"
+    assert text == "服务器收到的用户名：alice"
     messages = [str(w.message) for w in record]
     assert len(messages) == 2, messages
     assert messages[0].startswith(BASIC_AUTH_WARNING), messages
@@ -81,7 +81,7 @@ async def test_fixed_client_sends_the_same_login_without_warnings(server):
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         text = await client_fixed.fetch(url, "alice", "pw")
-    assert text == "服务器收到的用户名: alice"
+    assert text == "服务器收到的用户名：alice"
     assert record == [], [str(w.message) for w in record]
 
 
@@ -104,7 +104,7 @@ async def test_server_reads_the_login_before_the_first_colon(server):
     """A password may hold a colon; a login may not (RFC 7617)."""
     url = str(server.make_url("/"))
     text = await client_fixed.fetch(url, "alice", "p:w")
-    assert text == "服务器收到的用户名: alice", text
+    assert text == "服务器收到的用户名：alice", text
 
 
 async def test_server_refuses_base64_followed_by_junk(aiohttp_client):
@@ -117,7 +117,7 @@ async def test_server_refuses_base64_followed_by_junk(aiohttp_client):
 async def test_encodings_differ_for_non_ascii_logins(server):
     """BasicAuth encodes latin-1 by default, encode_basic_auth() UTF-8."""
     url = str(server.make_url("/"))
-    assert await client_fixed.fetch(url, "zoë", "pw") == "服务器收到的用户名: zoë"
+    assert await client_fixed.fetch(url, "zoë", "pw") == "服务器收到的用户名：zoë"
     with pytest.deprecated_call(), pytest.raises(aiohttp.ClientResponseError):
         await client.fetch(url, "zoë", "pw")
 

@@ -23,9 +23,9 @@ SIGNALS = [signal.SIGINT, signal.SIGTERM]
 CTRL_C_LINES = [
     "websocket: CLOSE 1001 server shutdown",
     "websocket: CLOSE 1001 server shutdown",
-    "新的连接: 被拒绝",
+    "新的连接：被拒绝",
     f"/report: 200 {FULL_REPORT!r}",
-    "服务器退出码: 0",
+    "服务器退出码：0",
 ]
 
 

@@ -48,7 +48,7 @@ async def test_subapp_handler_reads_its_own_database(client, name, role):
 async def test_main_app_links_to_a_named_subapp_route_with_prefix(client):
     resp = await client.get("/")
     text = await resp.text()
-    assert text == "alice 的管理页面: /admin/users/alice\n", text
+    assert text == "alice 的管理页面：/admin/users/alice\n", text
     url = text.rsplit(" ", 1)[1].strip()
     followed = await client.get(url)
     assert await followed.json() == {"name": "alice", "role": "admin"}, url

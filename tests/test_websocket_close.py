@@ -181,5 +181,5 @@ async def test_client_script_sees_only_alice_closed(aiohttp_client, capsys):
         "POST /logout -> 200 {'user': 'alice', 'closed': 2}",
         f"alice 的连接已关闭，close code = {LOGGED_OUT}",
         f"alice 的连接已关闭，close code = {LOGGED_OUT}",
-        "bob 收到回声: bob 还在吗？",
+        "bob 收到回声：bob 还在吗？",
     ], out

@@ -132,7 +132,7 @@ async def test_client_messages_are_answered(client_session, publisher):
     async with await connect(client_session) as ws:
         await ws.send_str("ping")
         async with asyncio.timeout(TIMEOUT):
-            assert await ws.receive_str() == "收到: ping"
+            assert await ws.receive_str() == "收到：ping"
 
 
 async def test_leaving_unsubscribes_and_ends_the_tasks(client_session, publisher):
@@ -150,7 +150,7 @@ async def test_binary_messages_are_ignored(client_session, publisher):
         await ws.send_bytes(b"\x00\x01")
         await ws.send_str("after")
         async with asyncio.timeout(TIMEOUT):
-            assert await ws.receive_str() == "收到: after"
+            assert await ws.receive_str() == "收到：after"
 
 
 async def test_full_pool_turns_new_sockets_away(aiohttp_client, redis_url, publisher):
@@ -211,7 +211,7 @@ async def test_client_script_prints_both_replies(client_session, redis_url, caps
     url = str(client_session.make_url("/ws"))
     await client.main(url, redis_url)
     out = capsys.readouterr().out
-    assert out == f"已订阅 {CHANNEL}\n来自 Redis 的消息\n收到: 你好\n", out
+    assert out == f"已订阅 {CHANNEL}\n来自 Redis 的消息\n收到：你好\n", out
 
 
 async def test_second_concurrent_receive_raises(capsys):

@@ -14,7 +14,7 @@ async def whoami(request: web.Request) -> web.Response:
         login = ""
     if scheme.lower() != "basic" or not login:
         raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="demo"'})
-    return web.Response(text=f"服务器收到的用户名: {login}")
+    return web.Response(text=f"服务器收到的用户名：{login}")
 
 
 def create_app() -> web.Application:

@@ -30,9 +30,9 @@ async def main(app_file: str = "app.py", sig: int = signal.SIGINT) -> None:
         try:
             await session.get("/report")
         except aiohttp.ClientConnectorError:
-            print("新的连接: 被拒绝")
+            print("新的连接：被拒绝")
         print("/report:", report.status, repr(await report.text()))
-    print("服务器退出码:", await server.wait())
+    print(f"服务器退出码：{await server.wait()}")
 
 
 if __name__ == "__main__":

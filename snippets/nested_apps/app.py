@@ -41,7 +41,7 @@ async def show_user(request: web.Request) -> web.Response:
 async def index(request: web.Request) -> web.Response:
     admin = request.app[ADMIN]
     url = admin.router["user"].url_for(name="alice")
-    return web.Response(text=f"alice 的管理页面: {url}\n")
+    return web.Response(text=f"alice 的管理页面：{url}\n")
 
 
 def create_admin_app() -> web.Application:

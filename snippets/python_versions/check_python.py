@@ -21,7 +21,7 @@ def satisfies(python: tuple[int, ...], requires_python: str) -> bool:
     for clause in requires_python.split(","):
         match = CLAUSE.fullmatch(clause.strip())
         if match is None:
-            raise ValueError(f"这个脚本不处理这种写法: {clause.strip()!r}")
+            raise ValueError(f"这个脚本不处理这种写法：{clause.strip()!r}")
         op, text = match.groups()
         wanted = tuple(int(part) for part in text.split("."))
         width = max(len(python), len(wanted))
@@ -45,8 +45,8 @@ def main(dist: str = "aiohttp") -> None:
     ok = satisfies(running[:3], requires)
     print(f"{dist} {'.'.join(version.split('.')[:2])} 要求的 Python: {requires}")
     print(f"发布时标注支持的 Python: {', '.join(listed) or '(未标注)'}")
-    print(f"正在运行: Python/{running.major}.{running.minor} {dist}/{version}")
-    print(f"当前解释器满足要求: {'是' if ok else '否'}")
+    print(f"正在运行：Python/{running.major}.{running.minor} {dist}/{version}")
+    print(f"当前解释器满足要求：{'是' if ok else '否'}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""服务端主动关闭 WebSocket：按用户登记连接，/logout 关闭这个用户的全部连接。"""
+"""服务器主动关闭 WebSocket：按用户登记连接，/logout 关闭这个用户的全部连接。"""
 
 import asyncio
 import hmac

@@ -30,7 +30,7 @@ async def main(base_url: str) -> None:
             print("alice 的连接已关闭，close code =", code)
 
         await bob.send_str("bob 还在吗？")
-        print("bob 收到回声:", await bob.receive_str())
+        print(f"bob 收到回声：{await bob.receive_str()}")
         await bob.close()
 
 

@@ -27,7 +27,7 @@ async def answer(ws: web.WebSocketResponse) -> None:
     """唯一读 websocket 的任务：回答客户端发来的文本，客户端关闭时结束。"""
     async for msg in ws:
         if msg.type == web.WSMsgType.TEXT:
-            await ws.send_str(f"收到: {msg.data}")
+            await ws.send_str(f"收到：{msg.data}")
 
 
 async def forward(pubsub: redis.client.PubSub, ws: web.WebSocketResponse) -> None:
