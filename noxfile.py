@@ -81,9 +81,9 @@ def tests(session: nox.Session) -> None:
     install_groups(session, "test")
     # A partial run (posargs such as -k) cannot reach 100 % coverage: don't ask it to.
     args = [*session.posargs, "--cov-fail-under", "0"] if session.posargs else ["-q"]
-    session.run(
-        "pytest", "--numprocesses", "2", "--cov", "--cov-report", "term-missing", *args
-    )
+    # A page's blocks share its servers, so they run in one worker (loadgroup).
+    xdist = ["--numprocesses", "2", "--dist", "loadgroup"]
+    session.run("pytest", *xdist, "--cov", "--cov-report", "term-missing", *args)
     if not session.posargs:  # a full, passing run: the site says what it verified
         session.run("python", "-c", RECORD_VERSIONS, VERIFIED_RECORD)
 

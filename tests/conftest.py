@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 
 import pytest
 
 import claims
 import pages
-from servers import Running, free_port, require_program, running
+import servers
+from servers import Running
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,17 +38,14 @@ def pytest_ignore_collect(collection_path, config) -> bool | None:
 @pytest.fixture
 def redis_server(tmp_path) -> Iterator[Running]:
     """A real redis-server on a free loopback port, stopped after the test."""
-    port = free_port()
-    argv = [require_program("redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
-    argv += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
-    with running(argv, port=port, cwd=tmp_path, stop_signal=signal.SIGTERM) as server:
+    with servers.redis(tmp_path) as server:
         yield server
 
 
 @pytest.fixture
 def redis_url(redis_server: Running) -> str:
     """The URL of the test's redis-server, as a recipe reads it from REDIS_URL."""
-    return f"redis://127.0.0.1:{redis_server.port}/0"
+    return servers.redis_url(redis_server)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -27,9 +27,9 @@ SNIPPETS = ROOT / "snippets"
 READER_PORT = 8080
 READER_HOSTS = ("127.0.0.1", "localhost")
 
-# Environment variables a program on a page may read, and the pytest fixture
-# that provides a real value for each (a real server started by the tests).
-ENV_FIXTURES = {"REDIS_URL": "redis_url"}
+# Environment variables a program on a page may read; tests/test_pages.py gives
+# each a real value (a real server it starts).
+ENV_VARS = ["REDIS_URL"]
 
 # Parts of an output that change from run to run or machine to machine.
 # Applied to what a page shows and to what the run printed, before comparing.
@@ -86,14 +86,12 @@ class Block:
         return self.title or "app.py"
 
     @property
-    def env_fixtures(self) -> list[str]:
-        """Fixtures this block's programs need, judged by the variables they read."""
+    def env_vars(self) -> list[str]:
+        """The variables of ENV_VARS that this block's programs read."""
         sources = [self.code, *(b.code for b in self.folder)]
         if self.server is not None:
             sources.append(self.server.code)
-        return [
-            fx for var, fx in ENV_FIXTURES.items() if any(var in s for s in sources)
-        ]
+        return [var for var in ENV_VARS if any(var in s for s in sources)]
 
 
 @cache

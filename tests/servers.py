@@ -131,6 +131,21 @@ def python_program(
 
 
 @contextlib.contextmanager
+def redis(workdir: Path) -> Iterator[Running]:
+    """A real redis-server on a free loopback port that keeps nothing on disk."""
+    port = free_port()
+    argv = [require_program("redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    with running(argv, port=port, cwd=workdir, stop_signal=signal.SIGTERM) as server:
+        yield server
+
+
+def redis_url(server: Running) -> str:
+    """The URL a program reads from REDIS_URL to reach ``server``."""
+    return f"redis://127.0.0.1:{server.port}/0"
+
+
+@contextlib.contextmanager
 def nginx(server_block: str, *, port: int, workdir: Path) -> Iterator[Running]:
     """Run a real nginx with ``server_block`` inside its ``http {}``, on ``port``.
 
