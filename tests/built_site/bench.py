@@ -1,15 +1,14 @@
-"""Measure this machine: test-suite wall time, site build time, page weight and load.
+"""Measure the built site as a reader gets it: bytes per page and load time.
 
-Run by `nox -s bench`; prints one table. Not a test: nothing here passes or
-fails on timing. The budgets it reports against are the project's own.
+Run by `nox -s bench` (``--site`` is the site the `docs` session built); prints
+one line per page. Not a test: nothing here passes or fails on timing.
 """
 
 from __future__ import annotations
 
-import subprocess
+import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -22,14 +21,6 @@ import pages  # noqa: E402
 from servers import free_port, nginx, require_program  # noqa: E402
 
 BUDGET_PAGE_BYTES = 300_000
-BUDGET_BUILD_S = 3.0
-BUDGET_SUITE_S = 15.0
-
-
-def timed(argv: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, cwd=pages.ROOT, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 # How a static host serves the site: nginx with gzip for text assets.
@@ -78,25 +69,15 @@ def page_numbers(site: Path) -> dict[str, tuple[int, float]]:
 
 
 def main() -> None:
-    # The suite as `nox -s tests` runs it, without the coverage bookkeeping.
-    suite = timed([sys.executable, "-m", "pytest", "-q", "-n", "2"])
-    with tempfile.TemporaryDirectory() as tmp:
-        site = Path(tmp) / "site"
-        build = timed(["mkdocs", "build", "--quiet", "--site-dir", str(site)])
-        numbers = page_numbers(site)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--site", type=Path, required=True, help="a built site")
+    numbers = page_numbers(parser.parse_args().site.resolve())
     heaviest = max(numbers, key=lambda name: numbers[name][0])
-
-    def verdict(ok: bool) -> str:
-        return "within budget" if ok else "OVER BUDGET"
-
-    print(f"test suite wall time: {suite:.1f} s ({verdict(suite < BUDGET_SUITE_S)})")
-    print(f"mkdocs build time:    {build:.1f} s ({verdict(build < BUDGET_BUILD_S)})")
-    print("bytes per page from nginx with gzip (cold cache), DOMContentLoaded:")
+    print("每页传输字节数（nginx + gzip，冷缓存）与 DOMContentLoaded：")
     for name, (size, dcl) in numbers.items():
-        flag = "" if size < BUDGET_PAGE_BYTES else "  OVER BUDGET"
+        flag = "" if size < BUDGET_PAGE_BYTES else "  超出预算"
         print(f"  {name:28} {size / 1000:7.1f} kB  {dcl:6.0f} ms{flag}")
-    print(f"DOMContentLoaded: home {numbers['index.md'][1]:.0f} ms, ", end="")
-    print(f"heaviest page ({heaviest}) {numbers[heaviest][1]:.0f} ms")
+    print(f"最重的页面：{heaviest}；预算 {BUDGET_PAGE_BYTES / 1000:.0f} kB")
 
 
 if __name__ == "__main__":
