@@ -1,4 +1,4 @@
-"""平滑关闭：停机时先用 1001 关掉所有 websocket，再等进行中的请求做完。"""
+"""平滑关闭：停机时先用 1001 关掉所有 WebSocket，再等进行中的请求做完。"""
 
 import asyncio
 import os
@@ -36,7 +36,7 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
 
 
 async def close_websockets(app: web.Application) -> None:
-    """on_shutdown：websocket 不会自己结束，得由服务器告诉客户端“我要走了”。"""
+    """on_shutdown：WebSocket 处理器不会自己结束，由服务器用 1001 关闭它们。"""
     await asyncio.gather(
         *(
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

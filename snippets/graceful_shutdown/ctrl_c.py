@@ -1,4 +1,4 @@
-"""启动 app.py，开两个 websocket 和一个慢请求，然后像按 Ctrl+C 那样发 SIGINT。"""
+"""启动 app.py，开两个 WebSocket 和一个慢请求，然后像按 Ctrl+C 那样发 SIGINT。"""
 
 import asyncio
 import os
@@ -26,7 +26,7 @@ async def main(app_file: str = "app.py", sig: int = signal.SIGINT) -> None:
 
         for ws in sockets:
             msg = await ws.receive()
-            print("websocket:", msg.type.name, msg.data, msg.extra)
+            print(f"WebSocket 收到：{msg.type.name} {msg.data} {msg.extra}")
         try:
             await session.get("/report")
         except aiohttp.ClientConnectorError:

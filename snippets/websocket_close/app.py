@@ -46,7 +46,7 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
 async def logout(request: web.Request) -> web.Response:
     user = authenticate(request)
     sockets = list(request.app[WEBSOCKETS].get(user, ()))
-    # close() 要等客户端回应关闭帧，最长 WebSocketResponse(timeout=10) 秒
+    # 这些处理器正在 async for 里读：close() 发出关闭帧就断开连接，不等客户端回应
     await asyncio.gather(
         *(ws.close(code=LOGGED_OUT, message=b"logged out") for ws in sockets)
     )

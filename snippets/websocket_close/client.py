@@ -10,7 +10,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def until_closed(ws: aiohttp.ClientWebSocketResponse) -> int | None:
-    while not ws.closed:  # 一直读：收到关闭帧时客户端会自动回应
+    while not ws.closed:  # 一直读，直到收到关闭帧
         await ws.receive()
     return ws.close_code
 
@@ -27,7 +27,7 @@ async def main(base_url: str) -> None:
         async with session.post("/logout", headers=alice) as resp:
             print("POST /logout ->", resp.status, await resp.json())
         for code in await asyncio.gather(*readers):
-            print("alice 的连接已关闭，close code =", code)
+            print(f"alice 的连接已关闭，关闭码 {code}")
 
         await bob.send_str("bob 还在吗？")
         print(f"bob 收到回声：{await bob.receive_str()}")

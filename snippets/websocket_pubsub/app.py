@@ -14,7 +14,7 @@ REDIS = web.AppKey("redis", redis.Redis)
 
 
 async def redis_client(app: web.Application) -> AsyncIterator[None]:
-    # 每个 websocket 占用连接池里的一条 Redis 连接，池的大小就是在线人数的上限。
+    # 每个 WebSocket 占用连接池里的一条 Redis 连接，池的大小就是在线人数的上限。
     client = redis.from_url(
         app[REDIS_URL], decode_responses=True, max_connections=app[MAX_SOCKETS]
     )
@@ -24,14 +24,14 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def answer(ws: web.WebSocketResponse) -> None:
-    """唯一读 websocket 的任务：回答客户端发来的文本，客户端关闭时结束。"""
+    """唯一读 WebSocket 的任务：回答客户端发来的文本，客户端关闭时结束。"""
     async for msg in ws:
         if msg.type == web.WSMsgType.TEXT:
             await ws.send_str(f"收到：{msg.data}")
 
 
 async def forward(pubsub: redis.client.PubSub, ws: web.WebSocketResponse) -> None:
-    """频道里的每条消息都原样发给 websocket；Redis 断开时抛出 ConnectionError。"""
+    """频道里的每条消息都原样发给 WebSocket；Redis 断开时抛出 ConnectionError。"""
     async for message in pubsub.listen():
         if message["type"] == "message":
             await ws.send_str(message["data"])
