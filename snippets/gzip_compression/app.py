@@ -11,9 +11,12 @@ async def compression_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
     resp = await handler(request)
-    # websocket 和已经开始发送的流式响应：响应头早已发出，不能再改
-    if not resp.prepared:
-        resp.headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
+    # WebSocket 和已经开始发送的流式响应：响应头早已发出，不能再改
+    if resp.prepared:
+        return resp
+    resp.headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
+    # 没有响应体的 Response（例如 204）不能压缩：aiohttp 会断开连接
+    if not (isinstance(resp, web.Response) and resp.body is None):
         resp.enable_compression()
     return resp
 

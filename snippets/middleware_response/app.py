@@ -4,42 +4,70 @@ import os
 from collections import Counter
 from typing import NamedTuple
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+from multidict import CIMultiDict
 
 
 class CachedPage(NamedTuple):
+    headers: CIMultiDict[str]
     body: bytes
-    content_type: str
 
 
 CACHE = web.AppKey("cache", dict[str, CachedPage])
 BUILDS = web.AppKey("builds", Counter[str])
 
 
+def may_use_cache(request: web.Request) -> bool:
+    """只有不带身份的 GET、HEAD 用缓存：带身份的请求可能得到只属于这个人的页面。"""
+    return (
+        request.method in (hdrs.METH_GET, hdrs.METH_HEAD)
+        and hdrs.AUTHORIZATION not in request.headers
+        and hdrs.COOKIE not in request.headers
+    )
+
+
+def may_store(resp: web.StreamResponse) -> bool:
+    """只存内容已在内存里、可以原样发给任何人的 200 响应。"""
+    if not isinstance(resp, web.Response) or not isinstance(resp.body, bytes):
+        return False  # 流式响应、FileResponse：手里没有完整的内容
+    cache_control = resp.headers.get(hdrs.CACHE_CONTROL, "").lower()
+    return (
+        resp.status == 200
+        and not resp.cookies  # set_cookie() 设的 cookie
+        and hdrs.SET_COOKIE not in resp.headers
+        and hdrs.VARY not in resp.headers  # 内容随请求头变化，键里没有它们
+        and not any(word in cache_control for word in ("private", "no-store"))
+    )
+
+
 @web.middleware
 async def cache_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
+    if not may_use_cache(request):
+        return await handler(request)
+    key = f"{request.method} {request.rel_url}"  # 方法 + 路径 + 查询字符串
     cache = request.app[CACHE]
     state = "HIT"
-    if request.path not in cache:
+    if key not in cache:
         resp = await handler(request)
-        body = resp.body if isinstance(resp, web.Response) else None
-        if resp.status != 200 or not isinstance(body, bytes):
-            return resp  # 只缓存成功的、内容已在内存里的响应
-        cache[request.path] = CachedPage(body, resp.headers["Content-Type"])
+        if not may_store(resp):
+            return resp
+        cache[key] = CachedPage(resp.headers.copy(), resp.body)
         state = "MISS"
-    page = cache[request.path]
-    headers = {"Content-Type": page.content_type, "X-Cache": state}
-    return web.Response(body=page.body, headers=headers)  # 每次都是新对象
+    page = cache[key]
+    resp = web.Response(body=page.body, headers=page.headers)  # 每次都是新对象
+    resp.headers["X-Cache"] = state
+    return resp
 
 
 async def report(request: web.Request) -> web.Response:
-    """一个生成起来很贵的页面。"""
+    """一个生成起来很贵的页面，每个月份一份。"""
+    month = request.query.get("month", "本月")
     builds = request.app[BUILDS]
-    builds[request.path] += 1
-    return web.Response(text=f"报表（第 {builds[request.path]} 次生成）\n")
+    builds[month] += 1
+    return web.Response(text=f"报表：{month}（第 {builds[month]} 次生成）\n")
 
 
 def create_app() -> web.Application:

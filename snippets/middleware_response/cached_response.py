@@ -22,7 +22,7 @@ async def hello(request: web.Request) -> web.Response:
     return web.Response(text="hello")
 
 
-async def main(timeout: float = 3.0) -> None:
+async def main(timeout: float = 1.0) -> None:
     app = web.Application(middlewares=[misbehaved_middleware()])
     app.router.add_get("/", hello)
     runner = web.AppRunner(app)
@@ -35,7 +35,7 @@ async def main(timeout: float = 3.0) -> None:
             try:
                 async with session.get(url) as resp:
                     print(f"第 {n} 个请求：{resp.status} {await resp.text()}")
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 print(f"第 {n} 个请求：超时，一个字节都没收到")
     await runner.cleanup()
 
