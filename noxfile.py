@@ -19,7 +19,7 @@ import sitebuild  # the build command, shared with the tests
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "tests", "docs", "browser"]
+nox.options.sessions = ["lint", "tests", "matrix", "docs", "browser"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
@@ -112,6 +112,20 @@ def site_inputs() -> str:
             with open(name, "rb") as file:
                 digest.update(file.read() + b"\0")
     return digest.hexdigest()
+
+
+@nox.session
+def matrix(session: nox.Session) -> None:
+    """Run each page in a reader's environment, over the versions it claims.
+
+    `nox -s matrix -- prefix_route` runs one page; `-- --every-release` runs
+    every release in each range. See tests/matrix.py.
+    """
+    ensure_system_programs(session)
+    install_groups(session, "test")
+    import uv  # installed beside nox (README): the matrix makes its environments
+
+    session.run("python", "tests/matrix.py", "--uv", uv.find_uv_bin(), *session.posargs)
 
 
 def build_site(session: nox.Session, *, reuse: bool = False) -> str:

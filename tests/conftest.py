@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Iterator
 
 import pytest
+
+if sys.version_info < (3, 11):  # pragma: no cover  (`nox -s matrix` runs 3.10 too)
+    # The tests use asyncio.timeout (3.11+); on 3.10 aiohttp itself depends on
+    # async-timeout, whose timeout() is the same context manager.
+    import async_timeout
+
+    asyncio.timeout = async_timeout.timeout
 
 import claims
 import pages

@@ -162,8 +162,39 @@ def page_blocks(page: Path) -> list[Block]:
     return blocks
 
 
+# What is not prose: front matter, fenced blocks, inline code, link targets,
+# HTML comments.
+NOT_PROSE = [
+    re.compile(r"\A---\n.*?\n---\n", re.S),
+    re.compile(r"^(\s*)(`{3,}|~{3,}).*?^\1\2\s*$", re.S | re.M),
+    re.compile(r"`[^`\n]+`"),
+    re.compile(r"\]\([^)]*\)|<https?://[^>]*>"),
+    re.compile(r"<!--.*?-->", re.S),
+]
+
+
+def prose(markdown: str) -> str:
+    """``markdown`` with everything that is not prose blanked out (lines kept)."""
+    for pattern in NOT_PROSE:
+        markdown = pattern.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), markdown)
+    return markdown
+
+
 def pages() -> list[Path]:
     return sorted(DOCS.glob("*.md"))
+
+
+FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+
+
+def front_matter(page: Path) -> dict:
+    found = FRONT_MATTER.match(page.read_text("utf-8"))
+    return (yaml.safe_load(found.group(1)) or {}) if found else {}
+
+
+def requirements(page: Path) -> list[str]:
+    """What a reader installs to run the page's programs (PEP 508, front matter)."""
+    return list(front_matter(page).get("requires", []))
 
 
 def all_blocks() -> list[Block]:

@@ -116,12 +116,16 @@ def running(
 
 @contextlib.contextmanager
 def python_program(
-    path: Path, *, env: dict[str, str] | None = None, **kwargs
+    path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    **kwargs,
 ) -> Iterator[Running]:
     """Run ``python <path>`` as a reader would, serving on a free port."""
     port = free_port()
     with running(
-        [sys.executable, path.name],
+        [python, path.name],
         port=port,
         cwd=path.parent,
         env={"PORT": str(port), **(env or {})},

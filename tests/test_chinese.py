@@ -16,15 +16,6 @@ GLOSSARY = pages.ROOT / "GLOSSARY.md"
 CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 # A half-width mark right after a Chinese character.
 HALF_WIDTH = re.compile(f"[{CJK}][?,:;!]")
-# What is not prose: front matter, fenced blocks, inline code, link targets,
-# HTML comments, include lines.
-NOT_PROSE = [
-    re.compile(r"\A---\n.*?\n---\n", re.S),
-    re.compile(r"^(\s*)(`{3,}|~{3,}).*?^\1\2\s*$", re.S | re.M),
-    re.compile(r"`[^`\n]+`"),
-    re.compile(r"\]\([^)]*\)|<https?://[^>]*>"),
-    re.compile(r"<!--.*?-->", re.S),
-]
 SNIPPET_TEXT = sorted(
     p
     for p in pages.SNIPPETS.rglob("*")
@@ -44,13 +35,6 @@ def rejected_words(glossary: str) -> dict[str, str]:
 
 
 REJECTED = rejected_words(GLOSSARY.read_text("utf-8"))
-
-
-def prose(markdown: str) -> str:
-    """``markdown`` with everything that is not prose blanked out."""
-    for pattern in NOT_PROSE:
-        markdown = pattern.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), markdown)
-    return markdown
 
 
 def problems(text: str, *, terms: dict[str, str], whole_text: bool) -> list[str]:
@@ -79,7 +63,8 @@ def test_glossary_is_read() -> None:
 
 @pytest.mark.parametrize("page", pages.pages(), ids=lambda p: p.name)
 def test_page_prose(page: Path) -> None:
-    found = problems(prose(page.read_text("utf-8")), terms=REJECTED, whole_text=True)
+    text = pages.prose(page.read_text("utf-8"))
+    found = problems(text, terms=REJECTED, whole_text=True)
     assert not found, f"{page.name}:\n" + "\n".join(found)
 
 
@@ -114,7 +99,7 @@ def test_title_is_a_question(page: Path) -> None:
 )
 def test_checks_find_what_they_guard(text: str, expected: list[str]) -> None:
     """Each rule fails on a planted mistake and passes correct text."""
-    found = problems(prose(text), terms=REJECTED, whole_text=True)
+    found = problems(pages.prose(text), terms=REJECTED, whole_text=True)
     assert len(found) == len(expected), found
     for want, got in zip(expected, found, strict=True):
         assert want in got, got

@@ -41,7 +41,16 @@ def talks_to_reader_port(block: Block) -> bool:
     return any(f"{h}:{pages.READER_PORT}" in block.code for h in pages.READER_HOSTS)
 
 
-BLOCKS = pages.all_blocks()
+# The reader's Python: `nox -s matrix` points it at an environment holding only
+# what the page says to install; by default, the one running the tests.
+READER_PYTHON = os.environ.get("FAQ_READER_PYTHON", sys.executable)
+# `nox -s matrix` runs one page at a time (names, comma-separated).
+ONLY = os.environ.get("FAQ_PAGES")
+BLOCKS = [
+    block
+    for block in pages.all_blocks()
+    if not ONLY or Path(block.page).stem in ONLY.split(",")
+]
 RUN_TIMEOUT = 60
 
 
@@ -122,7 +131,9 @@ class PageServers:
                 starting.push(stack)  # closed if the start fails
                 env = start_env(server, stack, workdir)
                 path = save_folder(server, workdir, None)
-                running = stack.enter_context(python_program(path, env=env))
+                running = stack.enter_context(
+                    python_program(path, env=env, python=READER_PYTHON)
+                )
                 starting.pop_all()
             self.started[server.id] = PageServer(running, env, stack)
             self.count += 1
@@ -151,10 +162,12 @@ def page_servers(tmp_path_factory) -> Iterator[PageServers]:
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    # `python` in a transcript is the reader's Python.
+    path = f"{Path(READER_PYTHON).parent}{os.pathsep}{os.environ['PATH']}"
     return subprocess.run(
         argv,
         cwd=cwd,
-        env={**os.environ, **env},
+        env={**os.environ, "PATH": path, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -187,7 +200,7 @@ def check_script(block: Block, tmp_path: Path, page_servers: PageServers) -> Non
         else:
             env = start_env(block, stack, tmp_path)
         path = save_folder(block, tmp_path, port)
-        result = run([sys.executable, path.name], tmp_path, env)
+        result = run([READER_PYTHON, path.name], tmp_path, env)
     assert result.returncode == 0, result.stdout
     if block.expected_output is not None:
         assert normalize(result.stdout) == normalize(block.expected_output), (
@@ -239,7 +252,7 @@ def check_not_runnable(block: Block, tmp_path: Path) -> None:
     with contextlib.ExitStack() as stack:
         env = start_env(block, stack, tmp_path)
         path = save_folder(block, tmp_path, None)
-        result = run([sys.executable, path.name], tmp_path, env)
+        result = run([READER_PYTHON, path.name], tmp_path, env)
     assert result.returncode != 0, f"{block.id} ran although marked: {reason}"
     assert raises in result.stdout, result.stdout
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from pytest_codeblocks import extract_from_buffer
@@ -178,3 +179,25 @@ def test_the_python_check_finds_newer_constructs(tmp_path: Path) -> None:
     )
     assert "asyncio.timeout" in newer_python_than("3.10", [planted])
     assert builtin_timeout_handlers(planted.read_text("utf-8")) == [9]
+
+
+# A requirement range typed in prose: the generated box says what to install.
+TYPED_RANGE = re.compile(r"\d+(\.\d+)*\s*(及以上|或以上|或更高|以上版本|\+)|>=\s*\d")
+
+
+@pytest.mark.parametrize("page", FAQ_PAGES, ids=lambda p: p.name)
+def test_requirements_are_declared_once(page: Path) -> None:
+    """The front matter says what a reader installs; the prose types no range."""
+    names = [Requirement(r).name for r in pages.requirements(page)]
+    assert "aiohttp" in names, f"{page.name}: front matter `requires:` lacks aiohttp"
+    typed = [
+        f"{number}: {line.strip()}"
+        for number, line in enumerate(pages.prose(page.read_text()).splitlines(), 1)
+        if TYPED_RANGE.search(line)
+    ]
+    assert not typed, f"{page.name} types a requirement range:\n" + "\n".join(typed)
+
+
+@pytest.mark.parametrize("line", ["需要 aiohttp 3.9 及以上", "Python 3.10+", ">= 3.9"])
+def test_a_typed_range_is_found(line: str) -> None:
+    assert TYPED_RANGE.search(line)

@@ -1,0 +1,338 @@
+"""The reader's environment and the version matrix: run by `nox -s matrix`.
+
+Each FAQ page declares in its front matter what a reader installs::
+
+    ---
+    requires:
+      - aiohttp>=3.9
+      - aiosqlite>=0.20
+    ---
+
+For every page this runs, side by side:
+
+- **the reader's environment**: a fresh virtual environment holding exactly
+  those packages (their newest allowed releases) and nothing else; every block
+  of the page runs there (programs started with that environment's ``python``,
+  transcripts replayed, outputs compared);
+- **the matrix**: for each declared package, the versions the page claims
+  (below), the other packages at their newest; a version passes when the
+  page's blocks pass in a reader's environment with it and the page's own test
+  module passes in an environment with it and the test tools.
+
+Versions, from PyPI's list of releases (no pre-releases, nothing yanked):
+aiohttp: the claimed minimum, the newest release of every minor inside the
+range and every release of the newest minor; any other package: the claimed
+minimum, the first and the newest release of every major inside the range.
+``--every-release`` runs every release inside each range instead. A version
+the page excludes (``!=``) is run too and must fail: the record keeps the first
+line of its failure, which the page shows.
+
+Each result is cached under ``.nox/matrix/results`` by a digest of all it
+depends on (the page, its snippets, its test module, the shared test machinery,
+the exact versions, the Python); the record for the site is written to
+``.nox/matrix.json``. Exits 1 if a version inside a declared range fails or an
+excluded one passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import pages  # noqa: E402
+
+# Environments and results outlive a checkout: a fresh clone on the same
+# machine reuses them (results are keyed by everything they depend on).
+CACHE_HOME = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+WORK = CACHE_HOME / "aiohttp-faq-matrix"
+RECORD = pages.ROOT / ".nox" / "matrix.json"
+# What every result depends on besides its page: the shared test machinery.
+SHARED = ["tests/pages.py", "tests/servers.py", "tests/conftest.py"]
+SHARED += ["tests/test_pages.py", "tests/claims.py", "tests/matrix.py"]
+SHARED += ["pyproject.toml", "mkdocs.yml"]
+# What the page's test module needs besides the page's own packages. Versions
+# are left to the resolver, which picks releases that support the pinned ones.
+TEST_TOOLS = ["pytest>=8.3", "pytest-aiohttp", "pytest-asyncio>=0.24"]
+TEST_TOOLS += ["pytest-codeblocks>=0.17", "pymdown-extensions>=10.14"]
+TEST_TOOLS += ["markdown>=3.6", "pyyaml>=6", "packaging>=22"]
+PYPI = "https://pypi.org/pypi/{}/json"
+
+
+def pypi(name: str) -> dict[str, str]:
+    """{version: its Requires-Python} of every release of ``name`` not yanked."""
+    cache = WORK / "pypi" / f"{canonicalize_name(name)}.json"
+    if not cache.exists() or time.time() - cache.stat().st_mtime > 3600:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(PYPI.format(name), timeout=60) as answer:
+            data = json.load(answer)
+        found = {
+            version: files[0].get("requires_python") or ""
+            for version, files in data["releases"].items()
+            if files and not all(f.get("yanked") for f in files)
+        }
+        cache.write_text(json.dumps(found))
+    return json.loads(cache.read_text())
+
+
+def releases(name: str) -> list[Version]:
+    """Every final, not yanked release of ``name`` on PyPI, oldest first."""
+    versions = [Version(v) for v in pypi(name)]
+    return sorted(v for v in versions if not v.is_prerelease and not v.is_devrelease)
+
+
+def find_pythons() -> dict[str, tuple[str, str]]:
+    """{"3.X": (interpreter, "3.X.Y")} for each CPython 3 here (PATH and pyenv)."""
+    roots = [Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"]
+    candidates = [
+        sys.executable,
+        *(shutil.which(f"python3.{minor}") for minor in range(8, 20)),
+        *(str(p) for root in roots for p in sorted(root.glob("3.*/bin/python3"))),
+    ]
+    found: dict[str, tuple[str, str]] = {}
+    for path in filter(None, candidates):
+        if "shims" in Path(path).parts:  # pyenv's stand-ins, not interpreters
+            continue
+        version = subprocess.run(
+            [path, "-c", "import platform; print(platform.python_version())"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False,
+        ).stdout.strip()  # fmt: skip
+        if version:
+            found.setdefault(".".join(version.split(".")[:2]), (path, version))
+    return found
+
+
+PYTHONS = find_pythons()
+DEFAULT_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def excluded(requirement: Requirement) -> list[Version]:
+    """The releases a page excludes with ``!=``: each is run and must fail."""
+    return [Version(s.version) for s in requirement.specifier if s.operator == "!="]
+
+
+def in_range(requirement: Requirement) -> list[Version]:
+    return [v for v in releases(requirement.name) if requirement.specifier.contains(v)]
+
+
+def chosen_versions(requirement: Requirement, every_release: bool) -> list[Version]:
+    """The versions of one package a page's matrix runs (see the module's doc)."""
+    allowed = in_range(requirement)
+    if not allowed:
+        raise SystemExit(f"no release of PyPI's {requirement.name} is {requirement}")
+    if every_release:
+        return allowed
+    chosen = {allowed[0], allowed[-1]}
+    groups: dict[tuple[int, ...], list[Version]] = {}
+    is_aiohttp = canonicalize_name(requirement.name) == "aiohttp"
+    for version in allowed:
+        key = version.release[:2] if is_aiohttp else version.release[:1]
+        groups.setdefault(key, []).append(version)
+    for versions in groups.values():
+        chosen.add(versions[-1])
+        if not is_aiohttp:
+            chosen.add(versions[0])
+    if is_aiohttp:
+        chosen.update(groups[max(groups)])
+    return sorted(chosen)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One page in one set of exact versions."""
+
+    page: str
+    pins: tuple[tuple[str, str], ...]  # (package, version), in declared order
+    varied: str  # the package (or "Python") whose version this run is about
+    expect_failure: bool
+    python: str = DEFAULT_PYTHON
+
+    @property
+    def requirements(self) -> list[str]:
+        return [f"{name}=={version}" for name, version in self.pins]
+
+    def digest(self) -> str:
+        parts = [pages.DOCS / f"{self.page}.md", test_module(self.page)]
+        parts += sorted((pages.SNIPPETS / self.page).rglob("*"))
+        parts += [pages.ROOT / p for p in SHARED]
+        digest = hashlib.sha256(json.dumps([self.pins, self.python]).encode())
+        for path in parts:
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(pages.ROOT)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+        return digest.hexdigest()[:20]
+
+
+def plan(page: Path, every_release: bool) -> list[Run]:
+    """The runs of one page: each package's versions, the others at their newest."""
+    requirements = [Requirement(r) for r in pages.requirements(page)]
+    newest = {r.name: in_range(r)[-1] for r in requirements}
+    runs: dict[tuple, Run] = {}
+    for requirement in requirements:
+        versions = [(v, False) for v in chosen_versions(requirement, every_release)]
+        versions += [(v, True) for v in excluded(requirement)]
+        for version, broken in versions:
+            pins = tuple(
+                (r.name, str(version if r is requirement else newest[r.name]))
+                for r in requirements
+            )
+            runs.setdefault(pins, Run(page.stem, pins, requirement.name, broken))
+    # Every other Python here that the newest releases support, with them.
+    newest_pins = tuple((r.name, str(newest[r.name])) for r in requirements)
+    for python in sorted(PYTHONS, key=Version):
+        supported = all(
+            SpecifierSet(pypi(name)[version]).contains(f"{python}.0")
+            for name, version in newest_pins
+        )
+        if python != DEFAULT_PYTHON and supported:
+            runs[(python, newest_pins)] = Run(
+                page.stem, newest_pins, "Python", False, python
+            )
+    return list(runs.values())
+
+
+VENV_LOCKS: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+
+
+def venv(uv: str, interpreter: str, requirements: list[str], kind: str) -> Path:
+    """A virtual environment with exactly ``requirements`` (reused if it exists)."""
+    key = json.dumps([kind, interpreter, sorted(requirements)])
+    key = hashlib.sha256(key.encode()).hexdigest()
+    folder = WORK / "venvs" / f"{kind}-{key[:16]}"
+    python = folder / "bin" / "python"
+    with VENV_LOCKS[folder.name]:
+        if not (folder / ".complete").exists():
+            create = [uv, "venv", "-q", "--clear", "-p", interpreter, str(folder)]
+            subprocess.run(create, check=True)
+            install = [uv, "pip", "install", "-q", "--python", str(python)]
+            result = subprocess.run(
+                [*install, *requirements],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                check=False,
+            )
+            if result.returncode:
+                raise InstallFailed(first_line(result.stdout))
+            (folder / ".complete").write_text("")
+    return python
+
+
+class InstallFailed(Exception):
+    """uv could not install the requirements."""
+
+
+def test_module(page: str) -> Path:
+    return pages.ROOT / "tests" / f"test_{page}.py"
+
+
+def first_line(output: str) -> str:
+    """The line of a failed run that says what failed, without temporary paths."""
+    output = re.sub(r"/tmp/\S*/", "", output)
+    for pattern in (r"^E\s+(\S.*)$", r"^(FAILED .*)$", r"^(ERROR .*)$", r"^\s*(\S.*)$"):
+        found = re.findall(pattern, output, re.M)
+        if found:
+            return found[0][:300]
+    return "no output"
+
+
+def execute(run: Run, uv: str) -> dict:
+    """Run one page with one set of versions; the outcome, cached by its inputs."""
+    cache = WORK / "results" / f"{run.page}-{run.digest()}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    start = time.perf_counter()
+    python = PYTHONS[run.python][0]
+    try:
+        reader = venv(uv, python, run.requirements, "reader")
+        tester = venv(uv, python, run.requirements + TEST_TOOLS, "test")
+    except InstallFailed as exc:
+        outcome = {"passed": False, "reason": f"install failed: {exc}"}
+    else:
+        env = {**os.environ, "FAQ_READER_PYTHON": str(reader), "FAQ_PAGES": run.page}
+        env.pop("VIRTUAL_ENV", None)
+        argv = [str(tester), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        argv += ["tests/test_pages.py", str(test_module(run.page))]
+        result = subprocess.run(
+            argv, cwd=pages.ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, check=False,
+        )  # fmt: skip
+        passed = result.returncode == 0
+        reason = "" if passed else first_line(result.stdout)
+        outcome = {"passed": passed, "reason": reason}
+    outcome["seconds"] = round(time.perf_counter() - start, 1)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(outcome))
+    return outcome
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--every-release", action="store_true")
+    parser.add_argument("--jobs", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument("--uv", default="uv", help="the uv program")
+    parser.add_argument("pages", nargs="*", help="page names (default: all)")
+    args = parser.parse_args()
+    chosen = [p for p in pages.pages() if p.name != "index.md"]
+    if args.pages:
+        chosen = [p for p in chosen if p.stem in args.pages]
+    runs = [run for page in chosen for run in plan(page, args.every_release)]
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        outcomes = list(pool.map(lambda run: execute(run, args.uv), runs))
+    record = json.loads(RECORD.read_text()) if RECORD.exists() and args.pages else {}
+    problems = []
+    for page in chosen:
+        record[page.stem] = {
+            "python": PYTHONS[DEFAULT_PYTHON][1],
+            "requires": pages.requirements(page),
+            "packages": {},
+        }
+    for run, outcome in zip(runs, outcomes, strict=True):
+        if run.varied == "Python":
+            version = PYTHONS[run.python][1]
+        else:
+            version = dict(run.pins)[run.varied]
+        entry = {"version": version, **outcome, "excluded": run.expect_failure}
+        record[run.page]["packages"].setdefault(run.varied, []).append(entry)
+        if outcome["passed"] == run.expect_failure:
+            what = "passes although excluded" if run.expect_failure else "fails"
+            why = outcome["reason"]
+            problems.append(f"{run.page}: {run.varied} {version} {what}: {why}")
+        mark = "ok  " if outcome["passed"] else "FAIL"
+        pins = " ".join(run.requirements)
+        took = outcome["seconds"]
+        print(f"{mark} {run.page:22} Python {run.python} {pins} ({took} s)")
+    for entry in record.values():
+        for versions in entry["packages"].values():
+            versions.sort(key=lambda e: Version(e["version"]))
+    RECORD.write_text(json.dumps(record, ensure_ascii=False, indent=1))
+    took = time.perf_counter() - start
+    print(f"matrix: {len(runs)} runs on {len(chosen)} pages in {took:.1f} s")
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
