@@ -51,6 +51,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -256,34 +257,76 @@ def first_line(output: str) -> str:
     return "no output"
 
 
-def execute(run: Run, uv: str) -> dict:
-    """Run one page with one set of versions; the outcome, cached by its inputs."""
-    cache = WORK / "results" / f"{run.page}-{run.digest()}.json"
-    if cache.exists():
-        return json.loads(cache.read_text())
+def cache_file(run: Run) -> Path:
+    return WORK / "results" / f"{run.page}-{run.digest()}.json"
+
+
+def execute(batch: list[Run], uv: str) -> None:
+    """Run the pages of ``batch`` (same versions, same Python) in one pytest run.
+
+    Each page's outcome is written to its cache file: it passed if every test
+    of its blocks and of its test module passed, and there was at least one
+    of each.
+    """
     start = time.perf_counter()
-    python = PYTHONS[run.python][0]
+    first = batch[0]
+    python = PYTHONS[first.python][0]
+    names = [run.page for run in batch]
     try:
-        reader = venv(uv, python, run.requirements, "reader")
-        tester = venv(uv, python, run.requirements + TEST_TOOLS, "test")
+        reader = venv(uv, python, first.requirements, "reader")
+        tester = venv(uv, python, first.requirements + TEST_TOOLS, "test")
     except InstallFailed as exc:
-        outcome = {"passed": False, "reason": f"install failed: {exc}"}
+        outcomes = {page: (False, f"install failed: {exc}") for page in names}
     else:
-        env = {**os.environ, "FAQ_READER_PYTHON": str(reader), "FAQ_PAGES": run.page}
+        report = WORK / "reports" / f"{first.digest()}-{os.getpid()}.xml"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "FAQ_READER_PYTHON": str(reader)}
+        env["FAQ_PAGES"] = ",".join(names)
         env.pop("VIRTUAL_ENV", None)
         argv = [str(tester), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        argv += ["tests/test_pages.py", str(test_module(run.page))]
+        argv += ["--continue-on-collection-errors", f"--junitxml={report}"]
+        argv += ["tests/test_pages.py", *(str(test_module(page)) for page in names)]
         result = subprocess.run(
             argv, cwd=pages.ROOT, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, check=False,
         )  # fmt: skip
-        passed = result.returncode == 0
-        reason = "" if passed else first_line(result.stdout)
-        outcome = {"passed": passed, "reason": reason}
-    outcome["seconds"] = round(time.perf_counter() - start, 1)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(outcome))
-    return outcome
+        outcomes = page_outcomes(report, names, result.stdout)
+    seconds = round((time.perf_counter() - start) / len(batch), 1)
+    for run in batch:
+        passed, reason = outcomes[run.page]
+        outcome = {"passed": passed, "reason": reason, "seconds": seconds}
+        cache_file(run).parent.mkdir(parents=True, exist_ok=True)
+        cache_file(run).write_text(json.dumps(outcome))
+
+
+def page_outcomes(
+    report: Path, names: list[str], output: str
+) -> dict[str, tuple[bool, str]]:
+    """(passed, first line of the first failure) per page, from a JUnit report."""
+    seen = {page: {"blocks": 0, "module": 0} for page in names}
+    failures: dict[str, str] = {}
+    cases = ElementTree.parse(report).iter("testcase") if report.exists() else []
+    for case in cases:
+        module = case.get("classname", "").rsplit(".", 1)[-1]
+        if module == "test_pages":
+            page, kind = case.get("name", "").split("[", 1)[1].split(".md")[0], "blocks"
+        else:
+            page, kind = module.removeprefix("test_"), "module"
+        if page not in seen:
+            continue
+        seen[page][kind] += 1
+        for problem in [*case.iter("failure"), *case.iter("error")]:
+            text = problem.text or problem.get("message") or ""
+            failures.setdefault(page, first_line(text))
+    outcomes = {}
+    for page in names:
+        if page in failures:
+            outcomes[page] = (False, failures[page])
+        elif not all(seen[page].values()):
+            outcomes[page] = (False, f"nothing ran: {first_line(output)}")
+        else:
+            outcomes[page] = (True, "")
+    return outcomes
 
 
 def main() -> int:
@@ -298,8 +341,14 @@ def main() -> int:
         chosen = [p for p in chosen if p.stem in args.pages]
     runs = [run for page in chosen for run in plan(page, args.every_release)]
     start = time.perf_counter()
+    # Pages that need the same versions on the same Python share one pytest run.
+    batches: dict[tuple, list[Run]] = {}
+    for run in runs:
+        if not cache_file(run).exists():
+            batches.setdefault((run.python, run.pins), []).append(run)
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        outcomes = list(pool.map(lambda run: execute(run, args.uv), runs))
+        list(pool.map(lambda batch: execute(batch, args.uv), batches.values()))
+    outcomes = [json.loads(cache_file(run).read_text()) for run in runs]
     record = json.loads(RECORD.read_text()) if RECORD.exists() and args.pages else {}
     problems = []
     for page in chosen:
