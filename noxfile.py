@@ -34,7 +34,7 @@ SYSTEM_PROGRAMS = {
 }
 
 
-# Written by a full passing `tests` run; read by docs/_hooks/verified.py.
+# Written by a full passing `tests` run; read by docs/_hooks/faq_box.py.
 VERIFIED_RECORD = ".nox/verified.json"
 RECORD_VERSIONS = """
 import importlib.metadata, json, platform, sys
@@ -135,8 +135,7 @@ def build_site(session: nox.Session, *, reuse: bool = False) -> str:
     if reuse and os.path.exists(stamp) and open(stamp).read() == inputs:
         session.log(f"{SITE} was built from the same inputs: reusing it")
         return SITE
-    session.env["NO_MKDOCS_2_WARNING"] = "1"  # Material's end-of-life banner
-    session.run(*sitebuild.build_command(SITE))
+    session.run(*sitebuild.build_command(SITE), env=sitebuild.ENV)
     with open(stamp, "w") as file:
         file.write(inputs)
     return SITE
@@ -252,9 +251,9 @@ def write_readme_section(name: str, text: str) -> None:
 def serve(session: nox.Session) -> None:
     """Serve the site with live reload at http://127.0.0.1:8000/."""
     install_groups(session, "docs")
-    session.env["NO_MKDOCS_2_WARNING"] = "1"
     session.log("the site is at http://127.0.0.1:8000/ (Ctrl+C stops it)")
-    session.run("mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", *session.posargs)
+    address = ["--dev-addr", "127.0.0.1:8000"]
+    session.run("mkdocs", "serve", *address, *session.posargs, env=sitebuild.ENV)
 
 
 @nox.session

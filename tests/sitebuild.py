@@ -7,10 +7,13 @@ raises the log level above WARNING, so strict mode would count nothing.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 STRICT_BUILD = ["mkdocs", "build", "--strict"]
+# The Markdown extension that writes each page's box (mkdocs.yml), importable.
+ENV = {"PYTHONPATH": "docs/_hooks", "NO_MKDOCS_2_WARNING": "1"}
 # What a build reads: a site built from the same inputs is the same site.
 INPUTS = ["docs", "snippets", "mkdocs.yml"]
 
@@ -24,6 +27,7 @@ def build(root: Path, site: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         build_command(site),
         cwd=root,
+        env={**os.environ, **ENV},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
