@@ -95,12 +95,17 @@ class Block:
 
 
 @cache
-def snippet_config() -> dict:
-    """The pymdownx.snippets settings from mkdocs.yml."""
+def mkdocs_config() -> dict:
+    """mkdocs.yml, as data."""
     loader = type("Loader", (yaml.SafeLoader,), {})
     loader.add_multi_constructor("", lambda *_: None)  # ignore !!python/name tags
-    config = yaml.load((ROOT / "mkdocs.yml").read_text("utf-8"), loader)
-    for ext in config["markdown_extensions"]:
+    return yaml.load((ROOT / "mkdocs.yml").read_text("utf-8"), loader)
+
+
+@cache
+def snippet_config() -> dict:
+    """The pymdownx.snippets settings from mkdocs.yml."""
+    for ext in mkdocs_config()["markdown_extensions"]:
         if isinstance(ext, dict) and "pymdownx.snippets" in ext:
             settings = dict(ext["pymdownx.snippets"])
             settings["base_path"] = [str(ROOT / p) for p in settings["base_path"]]

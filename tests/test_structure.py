@@ -201,3 +201,36 @@ def test_requirements_are_declared_once(page: Path) -> None:
 @pytest.mark.parametrize("line", ["需要 aiohttp 3.9 及以上", "Python 3.10+", ">= 3.9"])
 def test_a_typed_range_is_found(line: str) -> None:
     assert TYPED_RANGE.search(line)
+
+
+def nav_files(entries) -> list[str]:
+    """Every page file the nav of mkdocs.yml lists, in order."""
+    found = []
+    for entry in entries:
+        value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+        found += nav_files(value) if isinstance(value, list) else [value]
+    return found
+
+
+def nav_problems(listed: list[str], on_disk: list[str]) -> dict[str, list[str]]:
+    problems = {
+        "in the nav, no such file": sorted(set(listed) - set(on_disk)),
+        "a page the nav leaves out": sorted(set(on_disk) - set(listed)),
+        "listed twice": sorted({f for f in listed if listed.count(f) > 1}),
+    }
+    return {kind: files for kind, files in problems.items() if files}
+
+
+def test_nav_lists_every_page_once_and_nothing_else() -> None:
+    """What MkDocs' strict mode checks and Zensical does not: nav and docs/ agree."""
+    listed = nav_files(pages.mkdocs_config()["nav"])
+    assert not nav_problems(listed, [p.name for p in pages.pages()])
+
+
+def test_the_nav_check_finds_what_it_guards() -> None:
+    nav = ["index.md", {"客户端": ["a.md", "gone.md", "a.md"]}]
+    assert nav_problems(nav_files(nav), ["index.md", "a.md", "orphan.md"]) == {
+        "in the nav, no such file": ["gone.md"],
+        "a page the nav leaves out": ["orphan.md"],
+        "listed twice": ["a.md"],
+    }
