@@ -19,7 +19,7 @@ import sitebuild  # the build command, shared with the tests
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "tests", "matrix", "docs", "browser"]
+nox.options.sessions = ["lint", "tests", "matrix", "docs", "browser", "zensical"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
@@ -36,6 +36,8 @@ SYSTEM_PROGRAMS = {
 
 # Written by a full passing `tests` run; read by docs/_hooks/faq_box.py.
 VERIFIED_RECORD = ".nox/verified.json"
+# Written by `nox -s matrix` (tests/matrix.py); read by docs/_hooks/faq_box.py.
+MATRIX_RECORD = ".nox/matrix.json"
 RECORD_VERSIONS = """
 import importlib.metadata, json, platform, sys
 record = {"aiohttp": importlib.metadata.version("aiohttp"),
@@ -100,7 +102,7 @@ SITE = os.path.join(".nox", "site")
 def site_inputs() -> str:
     """A digest of everything the build reads, the test record included."""
     digest = hashlib.sha256()
-    paths = [*sitebuild.INPUTS, VERIFIED_RECORD]
+    paths = [*sitebuild.INPUTS, VERIFIED_RECORD, MATRIX_RECORD]
     for top in paths:
         files = (
             [top]
@@ -125,7 +127,8 @@ def matrix(session: nox.Session) -> None:
     install_groups(session, "test")
     import uv  # installed beside nox (README): the matrix makes its environments
 
-    session.run("python", "tests/matrix.py", "--uv", uv.find_uv_bin(), *session.posargs)
+    tools = ["--uv", uv.find_uv_bin(), "--record", MATRIX_RECORD]
+    session.run("python", "tests/matrix.py", *tools, *session.posargs)
 
 
 def build_site(session: nox.Session, *, reuse: bool = False) -> str:
@@ -188,6 +191,32 @@ def timed_session(name: str) -> tuple[float, float]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
+
+
+@nox.session
+def zensical(session: nox.Session) -> None:
+    """Build with Zensical too: the same pages as MkDocs', and the Chromium checks."""
+    ensure_system_programs(session)
+    install_groups(session, "docs", "test", "browser", "zensical")
+    mkdocs_site = os.path.abspath(build_site(session, reuse=True))
+    # Zensical writes site/ and .cache/ beside mkdocs.yml: build a copy.
+    work = os.path.abspath(os.path.join(".nox", "zensical"))
+    shutil.rmtree(work, ignore_errors=True)
+    for name in sitebuild.INPUTS:
+        copy = shutil.copytree if os.path.isdir(name) else shutil.copy
+        copy(name, os.path.join(work, name))
+    records = {
+        "FAQ_VERIFIED_RECORD": os.path.abspath(VERIFIED_RECORD),
+        "FAQ_MATRIX_RECORD": os.path.abspath(MATRIX_RECORD),
+    }
+    with session.chdir(work):
+        session.run("zensical", "build", "--strict", env={**sitebuild.ENV, **records})
+    site = os.path.join(work, "site")
+    compare = ["tests/built_site/test_same_site.py", "--site", mkdocs_site]
+    session.run("pytest", *compare, "--other-site", site, "-q", "-p", "no:xdist")
+    shots = os.path.abspath(os.path.join(".nox", "screenshots", "zensical"))
+    checks = ["tests/built_site/test_browser.py", "--site", site]
+    session.run("pytest", *checks, "--screenshots", shots, *(session.posargs or ["-q"]))
 
 
 @nox.session(default=False)

@@ -28,6 +28,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a site built by `mkdocs build`: run tests/built_site against it",
     )
     parser.addoption(
+        "--other-site",
+        metavar="DIR",
+        help="a second build of the site (Zensical's), compared with --site",
+    )
+    parser.addoption(
         "--screenshots",
         metavar="DIR",
         help="where tests/built_site writes its screenshots (default: screenshots/)",

@@ -30,8 +30,8 @@ line of its failure, which the page shows.
 Each result is cached under ``.nox/matrix/results`` by a digest of all it
 depends on (the page, its snippets, its test module, the shared test machinery,
 the exact versions, the Python); the record for the site is written to
-``.nox/matrix.json``. Exits 1 if a version inside a declared range fails or an
-excluded one passes.
+``--record`` (`nox -s matrix` gives ``.nox/matrix.json``). Exits 1 if a version
+inside a declared range fails or an excluded one passes.
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ import pages  # noqa: E402
 # machine reuses them (results are keyed by everything they depend on).
 CACHE_HOME = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
 WORK = CACHE_HOME / "aiohttp-faq-matrix"
-RECORD = pages.ROOT / ".nox" / "matrix.json"
 # What every result depends on besides its page: the shared test machinery.
 SHARED = ["tests/pages.py", "tests/servers.py", "tests/conftest.py"]
 SHARED += ["tests/test_pages.py", "tests/claims.py", "tests/matrix.py"]
@@ -334,6 +333,9 @@ def main() -> int:
     parser.add_argument("--every-release", action="store_true")
     parser.add_argument("--jobs", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--uv", default="uv", help="the uv program")
+    parser.add_argument(
+        "--record", type=Path, default=pages.ROOT / ".nox" / "matrix.json"
+    )
     parser.add_argument("pages", nargs="*", help="page names (default: all)")
     args = parser.parse_args()
     chosen = [p for p in pages.pages() if p.name != "index.md"]
@@ -349,7 +351,8 @@ def main() -> int:
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda batch: execute(batch, args.uv), batches.values()))
     outcomes = [json.loads(cache_file(run).read_text()) for run in runs]
-    record = json.loads(RECORD.read_text()) if RECORD.exists() and args.pages else {}
+    old = args.record.exists() and args.pages  # one page rerun: keep the others
+    record = json.loads(args.record.read_text()) if old else {}
     problems = []
     for page in chosen:
         record[page.stem] = {
@@ -375,7 +378,7 @@ def main() -> int:
     for entry in record.values():
         for versions in entry["packages"].values():
             versions.sort(key=lambda e: Version(e["version"]))
-    RECORD.write_text(json.dumps(record, ensure_ascii=False, indent=1))
+    args.record.write_text(json.dumps(record, ensure_ascii=False, indent=1))
     took = time.perf_counter() - start
     print(f"matrix: {len(runs)} runs on {len(chosen)} pages in {took:.1f} s")
     for problem in problems:

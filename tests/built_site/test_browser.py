@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
@@ -179,29 +180,67 @@ def test_page_says_what_it_was_verified_with(visit):
     assert f"Python {record['python']}" in note, note
 
 
+@dataclass
+class SearchUI:
+    """Where a theme's search box and its results are: the one part of the page
+    that differs by design between Material for MkDocs and Zensical."""
+
+    open: str | None  # what to click to open the search dialog
+    box: str
+    ready: tuple[str, str] | None  # an element and its text once search can run
+    first_result: str
+    results: str
+
+
+SEARCH_UI = {
+    # Material for MkDocs writes search/search_index.json; the box is in the page.
+    "search/search_index.json": SearchUI(
+        open=None,
+        box="input.md-search__input",
+        ready=(".md-search-result__meta", "键入以开始搜索"),
+        first_result="li.md-search-result__item > a.md-search-result__link",
+        results=".md-search-result__list",
+    ),
+    # Zensical writes search.json; its dialog lives in a shadow root, which
+    # Playwright's CSS selectors enter.
+    "search.json": SearchUI(
+        open=".md-search__button",
+        box="input[role=combobox]",
+        ready=None,
+        first_result="ol[role=listbox] > li > a",
+        results="ol[role=listbox]",
+    ),
+}
+
+
 @pytest.fixture(scope="module")
-def search_box(browser: Browser, site_server):
-    """The home page's search box, its search worker ready; one tab for all queries."""
+def search_box(browser: Browser, site_server, site_dir):
+    """The home page's search box, ready to search; one tab for all queries."""
+    found = [ui for index, ui in SEARCH_UI.items() if (site_dir / index).exists()]
+    assert len(found) == 1, f"no known search index in {site_dir}"
+    ui = found[0]
     context = browser.new_context(viewport=DESKTOP, base_url=site_server.url)
     tab = context.new_page()
     tab.goto("", wait_until="load")
-    box = tab.locator("input.md-search__input")
+    if ui.open:
+        tab.click(ui.open)
+    box = tab.locator(ui.box)
     box.focus()
-    status = tab.locator(".md-search-result__meta")
-    expect(status).to_have_text("键入以开始搜索")  # the search worker is ready
-    yield tab, box
+    if ui.ready:
+        expect(tab.locator(ui.ready[0])).to_have_text(ui.ready[1])
+    yield tab, box, ui
     context.close()
 
 
 @pytest.mark.parametrize(("query", "expected"), SEARCHES)
 def test_search_finds_the_right_page_first(search_box, query, expected):
-    tab, box = search_box
+    tab, box, ui = search_box
     box.fill(query)
     box.press("End")  # Material searches on key events, not on `input`
-    first = tab.locator("li.md-search-result__item > a.md-search-result__link").first
+    first = tab.locator(ui.first_result).first
     # The results of this query, not of the one before: its first link has moved.
     expect(first).to_have_attribute("href", re.compile(f"/{expected}/"))
-    results = tab.locator(".md-search-result__list").inner_text()
+    results = tab.locator(ui.results).inner_text()
     assert f"/{expected}/" in first.get_attribute("href"), results
 
 
