@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -193,6 +194,34 @@ def timed_session(name: str) -> tuple[float, float]:
     return wall, cpu
 
 
+@nox.session(default=False)
+def build(session: nox.Session) -> None:
+    """Write the site to site/ for a static host; SITE_URL is its address.
+
+    Refuses to run without the records of a passing `nox` (tests and matrix):
+    a published page never says "not verified".
+    """
+    install_groups(session, "docs", "test")
+    records = {}
+    for name, path in [("verified", VERIFIED_RECORD), ("matrix", MATRIX_RECORD)]:
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as file:
+                records[name] = json.load(file)
+    requires = session.run(
+        "python",
+        "-c",
+        "import json, sys; sys.path.insert(0, 'tests'); import pages;"
+        "print(json.dumps({p.stem: pages.requirements(p) for p in pages.pages()"
+        " if p.name != 'index.md'}))",
+        silent=True,
+    )
+    problems = sitebuild.record_problems(records, json.loads(requires))
+    if problems:
+        session.error("run `nox` first; not publishable:\n" + "\n".join(problems))
+    session.run(*sitebuild.build_command("site"), env=sitebuild.ENV)
+    session.log(f"site/ is ready for {os.environ.get('SITE_URL', 'a local address')}")
+
+
 @nox.session
 def zensical(session: nox.Session) -> None:
     """Build with Zensical too: the same pages as MkDocs', and the Chromium checks."""
@@ -292,13 +321,16 @@ def lint(session: nox.Session) -> None:
     paths = session.posargs or ["snippets", "tests", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+    if not session.posargs:  # the publishing workflow, which cannot run here
+        workflows = [".github/workflows/pages.yml"]
+        schema = ["--builtin-schema", "vendor.github-workflows"]
+        session.run("check-jsonschema", *schema, *workflows)
+        session.run("zizmor", "--offline", *workflows)
 
 
 @nox.session(default=False)
 def mutation(session: nox.Session) -> None:
     """Mutation-test snippets/ with mutmut (see pyproject.toml); print the kill rate."""
-    import json
-
     ensure_system_programs(session)
     install_groups(session, "test", "mutation")
     # mutmut names a mutant after its file's path less a leading "src.", and the

@@ -33,3 +33,31 @@ def build(root: Path, site: Path) -> subprocess.CompletedProcess:
         text=True,
         check=False,
     )
+
+
+def record_problems(
+    records: dict[str, dict | None], faq_pages: dict[str, list]
+) -> list[str]:
+    """Why a site built now must not be published (empty: it may).
+
+    ``records`` holds the tests' record (``verified``) and the matrix's
+    (``matrix``), None where missing; ``faq_pages`` maps each FAQ page to the
+    requirements its front matter declares now.
+    """
+    problems = []
+    if records.get("verified") is None:
+        problems.append("no record of a full, passing `nox -s tests`")
+    matrix = records.get("matrix")
+    if matrix is None:
+        return [*problems, "no record of `nox -s matrix`"]
+    for page, requires in faq_pages.items():
+        entry = matrix.get(page)
+        if entry is None or entry["requires"] != requires:
+            problems.append(f"{page}: the matrix record is not for its `requires:`")
+            continue
+        for package, runs in entry["packages"].items():
+            for run in runs:
+                if run["passed"] == run.get("excluded", False):
+                    what = f"{package} {run['version']}"
+                    problems.append(f"{page}: {what}: {run['reason'] or 'passed'}")
+    return problems

@@ -18,6 +18,7 @@ from pytest_codeblocks import extract_from_buffer
 
 import claims
 import pages
+import sitebuild
 
 FAQ_PAGES = [p for p in pages.pages() if p.name != "index.md"]
 SNIPPET_FILES = sorted(
@@ -234,3 +235,60 @@ def test_the_nav_check_finds_what_it_guards() -> None:
         "a page the nav leaves out": ["orphan.md"],
         "listed twice": ["a.md"],
     }
+
+
+GOOD_RUN = {"version": "3.14.5", "passed": True, "reason": "", "excluded": False}
+
+
+@pytest.mark.parametrize(
+    ("records", "problem"),
+    [
+        ({"verified": {}, "matrix": None}, "no record of `nox -s matrix`"),
+        ({"verified": None, "matrix": {}}, "no record of a full, passing"),
+        ({"verified": {}, "matrix": {}}, "demo: the matrix record is not for"),
+        (
+            {"verified": {}, "matrix": {"demo": {"requires": ["aiohttp>=3.14"]}}},
+            "demo: the matrix record is not for",
+        ),
+        (
+            {
+                "verified": {},
+                "matrix": {
+                    "demo": {
+                        "requires": ["aiohttp>=3.13"],
+                        "packages": {
+                            "aiohttp": [
+                                GOOD_RUN,
+                                {**GOOD_RUN, "version": "3.13.0", "passed": False},
+                            ]
+                        },
+                    }
+                },
+            },
+            "demo: aiohttp 3.13.0",
+        ),
+        (
+            {
+                "verified": {},
+                "matrix": {
+                    "demo": {
+                        "requires": ["aiohttp>=3.13"],
+                        "packages": {"aiohttp": [{**GOOD_RUN, "excluded": True}]},
+                    }
+                },
+            },
+            "demo: aiohttp 3.14.5: passed",
+        ),
+    ],
+)
+def test_publishing_refuses_without_a_passing_record(records, problem) -> None:
+    """`nox -s build` stops on each of these; a passing record lets it through."""
+    found = sitebuild.record_problems(records, {"demo": ["aiohttp>=3.13"]})
+    assert any(problem in line for line in found), found
+    passing = {
+        "verified": {},
+        "matrix": {
+            "demo": {"requires": ["aiohttp>=3.13"], "packages": {"aiohttp": [GOOD_RUN]}}
+        },
+    }
+    assert sitebuild.record_problems(passing, {"demo": ["aiohttp>=3.13"]}) == []
