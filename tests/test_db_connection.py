@@ -1,7 +1,9 @@
 """db_connection: one aiosqlite connection per app, under a typed AppKey."""
 
 import asyncio
+import collections.abc
 import contextlib
+import importlib.metadata
 import os
 import shutil
 import socket
@@ -9,17 +11,21 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiosqlite
 import pytest
 from aiohttp import FormData, web
+from packaging.version import Version
 
 import pages
 from db_connection import old_app
-from db_connection.app import DB, DatabaseUnavailable, create_app
+from db_connection.app import DB, DB_PATH, DatabaseUnavailable, create_app
 from servers import free_port
 
+AIOHTTP = Version(importlib.metadata.version("aiohttp"))
 EXIT_TIMEOUT = 20  # seconds a program that cannot start may take to exit
 NOT_A_DATABASE = "这不是 SQLite 数据库\n" * 100
 # Paths SQLite cannot use: what it says, and at which step it notices.
@@ -71,6 +77,7 @@ async def rows_in_file(db_path) -> list[tuple[int, str]]:
             return [tuple(row) for row in await cursor.fetchall()]
 
 
+@pytest.mark.claim("它都只是一个值，不会变成 SQL 的一部分")
 @pytest.mark.parametrize("text", HOSTILE_TEXTS)
 async def test_note_round_trip_through_the_file(client, db_path, text):
     note = await add(client, text)
@@ -82,6 +89,7 @@ async def test_note_round_trip_through_the_file(client, db_path, text):
     assert await rows_in_file(db_path) == [(1, text)]
 
 
+@pytest.mark.claim("和任何一行的 `id` 都不相等，所以得到 404")
 @pytest.mark.parametrize("note_id", HOSTILE_IDS)
 async def test_hostile_id_is_only_a_value(client, db_path, note_id):
     await add(client, "secret")
@@ -90,6 +98,19 @@ async def test_hostile_id_is_only_a_value(client, db_path, note_id):
     assert resp.status == 404, body
     assert body == "没有这条笔记\n"
     assert await rows_in_file(db_path) == [(1, "secret")]
+
+
+@pytest.mark.claim("如果把查询写成 f-string 拼接，同一个编号就会查出第一条笔记")
+async def test_the_same_id_pasted_into_the_sql_finds_the_first_note(client, db_path):
+    await add(client, "buy milk")
+    await add(client, "x'); DROP TABLE notes; --")
+    resp = await client.get("/notes/1%20OR%201=1")  # the page's request
+    assert (resp.status, await resp.text()) == (404, "没有这条笔记\n")
+    note_id = "1 OR 1=1"  # what request.match_info["id"] holds for it
+    async with aiosqlite.connect(db_path) as db:
+        pasted = f"SELECT id, text FROM notes WHERE id = {note_id}"
+        async with db.execute(pasted) as cursor:
+            assert await cursor.fetchone() == (1, "buy milk")
 
 
 @pytest.mark.parametrize(
@@ -141,6 +162,7 @@ async def test_notes_survive_a_restart(aiohttp_client, db_path):
     assert await resp.json() == {"id": 1, "text": "kept"}, await resp.text()
 
 
+@pytest.mark.claim("测试结束、测试服务器关闭时如此")
 async def test_connection_is_closed_at_shutdown(aiohttp_client, db_path):
     app = create_app(db_path=db_path)
     client = await aiohttp_client(app)
@@ -152,12 +174,71 @@ async def test_connection_is_closed_at_shutdown(aiohttp_client, db_path):
         await db.execute("SELECT 1")
 
 
+@pytest.mark.claim("应用对象本身就是一个可修改的映射（`MutableMapping`）")
+def test_an_application_is_a_mutable_mapping():
+    assert isinstance(web.Application(), collections.abc.MutableMapping)
+
+
+@pytest.mark.claim("给 `Application`设置字符串键会发出 `web.NotAppKeyWarning`")
 def test_string_key_emits_not_app_key_warning():
     app = web.Application()
     with pytest.warns(web.NotAppKeyWarning, match="web.AppKey"):
         app["db"] = object()
 
 
+@pytest.mark.claim("即使名字一样也是两个不同的键")
+def test_two_app_keys_with_one_name_are_two_keys():
+    ours, theirs = web.AppKey("db", str), web.AppKey("db", str)
+    app = web.Application()
+    app[ours], app[theirs] = "ours", "theirs"
+    assert (app[ours], app[theirs], len(app)) == ("ours", "theirs", 2)
+
+
+STRING_KEY_PROGRAM = """\
+from aiohttp import web
+
+app = web.Application()
+app["db"] = object()
+"""
+NOT_APP_KEY_WARNING = (
+    "NotAppKeyWarning: It is recommended to use web.AppKey instances for keys."
+)
+
+
+@pytest.mark.claim("`python xxx.py` 运行时什么也不打印")
+@pytest.mark.claim("改用 `python -W default xxx.py` 运行")
+@pytest.mark.claim("就能看到 `NotAppKeyWarning: It is recommended to use web.AppKey")
+def test_not_app_key_warning_is_hidden_from_a_plain_run(tmp_path):
+    """Both runs at the same time: python xxx.py, python -W default xxx.py."""
+    (tmp_path / "xxx.py").write_text(STRING_KEY_PROGRAM, "utf-8")
+    runs = [
+        subprocess.Popen(
+            [sys.executable, *options, "xxx.py"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for options in ([], ["-W", "default"])
+    ]
+    plain, shown = [
+        (run.communicate(timeout=EXIT_TIMEOUT), run.returncode) for run in runs
+    ]
+    assert plain == (("", ""), 0), plain
+    (out, err), code = shown
+    assert (out, code) == ("", 0), shown
+    assert NOT_APP_KEY_WARNING in err, err
+
+
+@pytest.mark.claim("配置了 `filterwarnings = error` 的 pytest 里，它直接让测试失败")
+def test_this_sites_configuration_makes_the_warning_an_error(pytestconfig):
+    assert pytestconfig.getini("filterwarnings") == ["error"]
+    app = web.Application()
+    with pytest.raises(web.NotAppKeyWarning, match=r"web\.AppKey"):
+        app["db"] = object()  # no pytest.warns: the configured filter raises it
+
+
+@pytest.mark.claim("`Application(loop=...)` 本身今天只会发出弃用警告")
 async def test_old_app_runs_only_on_the_loop_it_was_given(
     aiohttp_client, tmp_path, monkeypatch
 ):
@@ -176,6 +257,7 @@ async def test_old_app_runs_only_on_the_loop_it_was_given(
     assert list(tmp_path.iterdir()) == []  # ":memory:": no file
 
 
+@pytest.mark.claim("应用绑定的却是 `init_app` 收到的那个旧循环，启动时两者对不上")
 def test_old_app_fails_on_the_loop_run_app_creates():
     loop = asyncio.new_event_loop()
     try:
@@ -188,17 +270,51 @@ def test_old_app_fails_on_the_loop_run_app_creates():
         asyncio.run(web.AppRunner(app).setup())
 
 
-@pytest.fixture(params=list(BAD_PATHS))
-def bad_path(request, tmp_path) -> tuple[Path, str, str]:
+@pytest.mark.claim("还接受用 `@contextlib.asynccontextmanager`")
+@pytest.mark.claim("在 3.14 之前的版本里这样的函数会在启动时出错")
+async def test_cleanup_ctx_and_an_async_context_manager(aiohttp_client, db_path):
+    """Opens and closes the connection from aiohttp 3.14.0; earlier, fails to start."""
+    seen = []
+
+    @contextlib.asynccontextmanager
+    async def opened(app: web.Application) -> AsyncIterator[None]:
+        async with aiosqlite.connect(app[DB_PATH]) as db:
+            seen.append(db)
+            yield
+
+    app = web.Application()
+    app[DB_PATH] = db_path
+    app.cleanup_ctx.append(opened)
+    if AIOHTTP < Version("3.14.0"):
+        runner = web.AppRunner(app)
+        with pytest.raises(AttributeError, match="__aiter__"):
+            await runner.setup()
+        assert seen == []
+        return
+    client = await aiohttp_client(app)
+    [db] = seen
+    assert await db.execute_fetchall("SELECT 42") == [(42,)]
+    await client.close()
+    with pytest.raises(ValueError, match="no active connection"):
+        await db.execute("SELECT 1")
+
+
+def make_bad_path(kind: str, folder: Path) -> tuple[Path, str, str]:
     """A database path SQLite cannot use even as root, with its BAD_PATHS entry."""
-    path = tmp_path / "notes.db"
-    if request.param == "directory":
+    folder.mkdir(exist_ok=True)
+    path = folder / "notes.db"
+    if kind == "directory":
         path.mkdir()
-    elif request.param == "missing-parent":
-        path = tmp_path / "data" / "notes.db"
+    elif kind == "missing-parent":
+        path = folder / "data" / "notes.db"
     else:
         path.write_text(NOT_A_DATABASE, "utf-8")
-    return path, *BAD_PATHS[request.param]
+    return path, *BAD_PATHS[kind]
+
+
+@pytest.fixture(params=list(BAD_PATHS))
+def bad_path(request, tmp_path) -> tuple[Path, str, str]:
+    return make_bad_path(request.param, tmp_path)
 
 
 def left_as_it_was(path: Path) -> bool:
@@ -209,11 +325,16 @@ def left_as_it_was(path: Path) -> bool:
     return not path.parent.exists()
 
 
+@pytest.mark.claim("`connect` 成功，执行第一条 SQL 时")
+@pytest.mark.claim("只 `connect` 检查不出问题，必须真的执行一条 SQL")
+@pytest.mark.claim(
+    "`sqlite3.OperationalError: unable to open database file`，连哪个文件都没说"
+)
 def test_where_sqlite_notices(bad_path):
     """The page's table: which paths fail at connect, which at the first SQL."""
     path, reason, stage = bad_path
     if stage == "connect":
-        with pytest.raises(sqlite3.OperationalError, match=reason):
+        with pytest.raises(sqlite3.OperationalError, match=f"^{reason}$"):
             sqlite3.connect(path)
     else:
         with contextlib.closing(sqlite3.connect(path)) as db:
@@ -221,6 +342,7 @@ def test_where_sqlite_notices(bad_path):
                 db.execute("SELECT count(*) FROM sqlite_master")
 
 
+@pytest.mark.claim("测试还确认了那个不是数据库的文件原样未动")
 async def test_unusable_database_stops_the_startup(bad_path):
     path, reason, _ = bad_path
     runner = web.AppRunner(create_app(db_path=path))
@@ -259,10 +381,10 @@ def program_folder(tmp_path) -> Path:
     return folder
 
 
-def test_program_exits_with_one_line_and_never_listens(bad_path, program_folder):
-    path, reason, _ = bad_path
+def run_until_exit(folder: Path, path: Path) -> tuple[int, str, str, bool]:
+    """Run the reader's app.py on ``path``; watch its port until it exits."""
     port = free_port()
-    proc = start_program(program_folder, {"PORT": str(port), "NOTES_DB": str(path)})
+    proc = start_program(folder, {"PORT": str(port), "NOTES_DB": str(path)})
     listened = False
     deadline = time.monotonic() + EXIT_TIMEOUT
     while proc.poll() is None and time.monotonic() < deadline:
@@ -273,11 +395,32 @@ def test_program_exits_with_one_line_and_never_listens(bad_path, program_folder)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-    assert proc.returncode == 1, (proc.returncode, out, err)
-    assert err == f"无法使用数据库 {path}：{reason}\n", err
-    assert out == "", out
-    assert not listened
-    assert left_as_it_was(path)
+    return proc.returncode, out, err, listened
+
+
+@pytest.mark.claim("全部成功之后才打开监听端口")
+@pytest.mark.claim("在服务器开始接受请求**之前**运行")
+@pytest.mark.claim("`run_app()` 就把这个异常原样抛出来，端口从未打开过")
+@pytest.mark.claim("消息写到 stderr，退出码是 1")
+@pytest.mark.claim("进程立刻退出，只有这一行，也从未监听过端口")
+def test_programs_exit_with_one_line_and_never_listen(tmp_path):
+    """Each bad path, as a process; the three processes run at the same time."""
+    cases = []
+    for kind in BAD_PATHS:
+        folder = tmp_path / kind
+        folder.mkdir()
+        shutil.copy(pages.SNIPPETS / "db_connection/app.py", folder)
+        cases.append((folder, *make_bad_path(kind, folder / "data-dir")))
+    with ThreadPoolExecutor(len(cases)) as pool:
+        runs = list(pool.map(lambda case: run_until_exit(case[0], case[1]), cases))
+    for (_, path, reason, _), (returncode, out, err, listened) in zip(
+        cases, runs, strict=True
+    ):
+        assert returncode == 1, (path, returncode, out, err)
+        assert err == f"无法使用数据库 {path}：{reason}\n", err
+        assert out == "", out
+        assert not listened, path
+        assert left_as_it_was(path), path
 
 
 def test_page_transcript_of_a_missing_directory(program_folder):

@@ -6,6 +6,7 @@ machine's fail at bind(), before connect(): no packet is sent anywhere.
 
 import asyncio
 import errno
+import os
 import socket
 
 import aiohttp
@@ -44,6 +45,8 @@ def accepted_any(sock: socket.socket) -> bool:
     return True
 
 
+@pytest.mark.claim("整个 `127.0.0.0/8` 都配置在回环接口上")
+@pytest.mark.claim("服务器看到的来源就是 `127.0.0.2`")
 @pytest.mark.parametrize("local_ip", ["127.0.0.2", "127.0.0.3", "127.1.2.3"])
 async def test_server_sees_the_bound_address(server, local_ip):
     url = str(server.make_url("/"))
@@ -63,6 +66,11 @@ async def test_client_script_output(server, capsys):
     ), out
 
 
+@pytest.mark.claim("它不会替你“伪装”来源地址")
+@pytest.mark.claim("先把 socket `bind()` 到这个地址，再 `connect()` 到服务器")
+@pytest.mark.claim("失败发生在 `bind()` 这一步")
+@pytest.mark.claim("`connect()` 根本没有执行，服务器收不到任何连接")
+@pytest.mark.claim("包装成 `ClientConnectorError`，原始异常在 `exc.os_error` 里")
 @pytest.mark.parametrize("local_ip", NOT_LOCAL)
 async def test_address_not_on_this_machine_fails_at_bind(listener, local_ip, capsys):
     port = listener.getsockname()[1]
@@ -77,6 +85,15 @@ async def test_address_not_on_this_machine_fails_at_bind(listener, local_ip, cap
     assert not accepted_any(listener), "a connection reached the listener"
 
 
+@pytest.mark.claim(
+    "`EADDRNOTAVAIL`（Linux 上是 99，“Cannot assign requested address”）"
+)
+def test_the_kernels_words_for_an_address_that_is_not_local():
+    assert errno.EADDRNOTAVAIL == 99
+    assert os.strerror(errno.EADDRNOTAVAIL) == "Cannot assign requested address"
+
+
+@pytest.mark.claim("同一个程序就会打印")
 async def test_same_script_with_a_local_address_connects(server, capsys):
     await bad_address.main(str(server.make_url("/")), "127.0.0.2")
     out = capsys.readouterr().out
@@ -92,6 +109,10 @@ async def test_listener_sees_a_connection_that_was_made(listener):
     assert accepted_any(listener)
 
 
+@pytest.mark.claim(
+    "`local_addr` 却是 IPv6 的 `::1`，aiohttp 就抛出 `ClientConnectorError`"
+)
+@pytest.mark.claim("它的文字结尾只有一个 `[None]`")
 async def test_local_address_of_another_family_is_rejected(server):
     url = str(server.make_url("/"))
     with pytest.raises(aiohttp.ClientConnectorError) as info:
@@ -103,23 +124,50 @@ async def test_local_address_of_another_family_is_rejected(server):
     assert str(info.value).endswith(" [None]"), str(info.value)
 
 
+@pytest.mark.claim("在协程外创建会得到 `RuntimeError: no running event loop`")
 def test_connector_needs_a_running_loop():
     with pytest.raises(RuntimeError, match="no running event loop"):
         aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
 
 
-async def test_a_fixed_local_port_fails_for_a_second_connection(server):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.2", 0))
-        port = probe.getsockname()[1]
-    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", port))
+@pytest.mark.claim("退出时会连同连接器一起关闭")
+async def test_leaving_the_session_closes_the_connector(server):
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.get(server.make_url("/")) as resp:
+            assert await resp.json() == {"remote": "127.0.0.2"}
+        assert not connector.closed
+    assert connector.closed
+
+
+async def two_at_once(server, local_addr: tuple[str, int]) -> list:
+    """Two requests at the same time: two connections from ``local_addr``."""
+    connector = aiohttp.TCPConnector(local_addr=local_addr)
     async with aiohttp.ClientSession(connector=connector) as session:
         url = server.make_url("/")
         results = await asyncio.gather(
             session.get(url), session.get(url), return_exceptions=True
         )
-        done = [r for r in results if isinstance(r, aiohttp.ClientResponse)]
-        errors = [r for r in results if isinstance(r, aiohttp.ClientConnectorError)]
-        assert (len(done), len(errors)) == (1, 1), results
-        assert await done[0].json() == {"remote": "127.0.0.2"}
+        for result in results:
+            if isinstance(result, aiohttp.ClientResponse):
+                assert await result.json() == {"remote": local_addr[0]}
+                result.release()
+    return results
+
+
+@pytest.mark.claim("让系统为每个连接挑一个空闲端口")
+async def test_port_zero_gives_each_connection_a_port_of_its_own(server):
+    results = await two_at_once(server, ("127.0.0.2", 0))
+    assert all(isinstance(r, aiohttp.ClientResponse) for r in results), results
+
+
+@pytest.mark.claim("第二个同时存在的连接会因为")
+async def test_a_fixed_local_port_fails_for_a_second_connection(server):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        port = probe.getsockname()[1]
+    results = await two_at_once(server, ("127.0.0.2", port))
+    done = [r for r in results if isinstance(r, aiohttp.ClientResponse)]
+    errors = [r for r in results if isinstance(r, aiohttp.ClientConnectorError)]
+    assert (len(done), len(errors)) == (1, 1), results
     assert errors[0].os_error.errno == errno.EADDRINUSE, errors

@@ -1,18 +1,23 @@
 """session_outside_loop: a ClientSession is created inside running async code."""
 
 import importlib
+import subprocess
 import sys
+import warnings
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from servers import free_port
 from session_outside_loop import fetch
 from session_outside_loop.app import SESSION, create_app
 
 MODULE_LEVEL = "session_outside_loop.module_level"
 
 
+@pytest.mark.claim("都会在这一行停下")
+@pytest.mark.claim("如今这些写法在导入时就失败")
 def test_creating_a_session_at_import_time_raises():
     """A sync test: no event loop is running, as when a module is first imported."""
     with pytest.raises(RuntimeError, match=r"^no running event loop$"):
@@ -20,12 +25,73 @@ def test_creating_a_session_at_import_time_raises():
     assert MODULE_LEVEL not in sys.modules
 
 
+@pytest.mark.claim("同样的规则也适用于 `TCPConnector`、`CookieJar`")
+@pytest.mark.claim("程序以 `RuntimeError: no running event loop` 退出")
 @pytest.mark.parametrize(
     "make", [aiohttp.ClientSession, aiohttp.TCPConnector, aiohttp.CookieJar]
 )
 def test_session_and_connector_need_a_running_loop(make):
     with pytest.raises(RuntimeError, match=r"^no running event loop$"):
         make()
+
+
+@pytest.mark.claim("类属性也是全局变量")
+def test_a_class_attribute_is_created_when_the_class_is():
+    with pytest.raises(RuntimeError, match=r"^no running event loop$"):
+
+        class A:
+            session = aiohttp.ClientSession()
+
+
+@pytest.mark.claim("`web.Application` 本身可以在循环外创建")
+def test_an_application_can_be_created_outside_a_loop():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        app = create_app("http://127.0.0.1:8080")
+    assert SESSION not in app  # its session comes once the loop runs
+
+
+# A session kept from one asyncio.run() for the next, as a module-level global.
+KEPT_FOR_LATER = """
+import asyncio
+import sys
+
+import aiohttp
+
+session = None
+
+
+async def create():
+    global session
+    session = aiohttp.ClientSession()
+
+
+async def use(url):
+    async with session.get(url) as resp:
+        return resp.status
+
+
+asyncio.run(create())
+try:
+    asyncio.run(use(sys.argv[1]))
+except RuntimeError as exc:
+    print(f"RuntimeError: {exc}")
+"""
+
+
+@pytest.mark.claim("会得到 `RuntimeError: Event loop is closed`")
+@pytest.mark.claim("退出时还会打印 `Unclosed client session`")
+def test_a_session_kept_for_the_next_asyncio_run_fails(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", KEPT_FOR_LATER, f"http://127.0.0.1:{free_port()}/"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "RuntimeError: Event loop is closed\n", result.stdout
+    assert result.stderr.startswith("Unclosed client session\n"), result.stderr
 
 
 @pytest.fixture
@@ -41,6 +107,8 @@ async def upstream(aiohttp_server):
     return f"http://127.0.0.1:{server.port}"
 
 
+@pytest.mark.claim("事件循环此时已经在跑")
+@pytest.mark.claim("应用关闭时会话随之关闭")
 async def test_handler_uses_the_shared_session(aiohttp_client, upstream):
     app = create_app(upstream)
     client = await aiohttp_client(app)
