@@ -39,6 +39,11 @@ VOLATILE = [
     (re.compile(r"(127\.0\.0\.1|localhost):\d+"), r"\1:<port>"),
     (re.compile(r'File "/[^"]*/([^/"]+)"'), r'File "\1"'),
     (re.compile(r"^/\S*/([^/\s]+\.py):", re.M), r"\1:"),
+    # Python's default repr names the object's address: <... object at 0x7f...>
+    (re.compile(r"( object at )0x[0-9a-f]+>"), r"\g<1>0x…>"),
+    # aiohttp's "Unclosed connector" lists the pooled connections, with their
+    # addresses and loop times (a deque in newer aiohttp, a list in older)
+    (re.compile(r"^(connections: \[).*\]$", re.M), r"\1…]"),
     (re.compile(r"[ \t]+$", re.M), ""),
 ]
 

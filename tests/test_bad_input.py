@@ -110,6 +110,13 @@ X_USER_NOT_ASCII = Documented(
 DOCUMENTED: dict[str, list[Documented]] = {
     "app_keys.after": [X_USER_NOT_ASCII],
     "app_keys.before": [X_USER_NOT_ASCII],
+    "content_type_error.app": [
+        Documented(
+            "content_type_error.md",
+            "`/bad-gateway` 总是回 502",
+            re.compile(rb"^\S+ /bad-gateway[ ?/]"),
+        )
+    ],
     "middleware_data.session_app": [
         Documented(
             "middleware_data.md",

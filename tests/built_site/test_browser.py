@@ -41,6 +41,8 @@ SEARCHES = [
     ("蓝图", "nested_apps"),
     ("测试", "external_service"),
     ("前缀", "prefix_route"),
+    ("ContentTypeError", "content_type_error"),
+    ("漏关的会话", "unclosed_session"),
 ]
 
 
