@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
+import tomllib
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -70,7 +71,13 @@ WORK = CACHE_HOME / "aiohttp-faq-matrix"
 # What every result depends on besides its page: the shared test machinery.
 SHARED = ["tests/pages.py", "tests/servers.py", "tests/conftest.py"]
 SHARED += ["tests/test_pages.py", "tests/claims.py", "tests/matrix.py"]
-SHARED += ["pyproject.toml", "mkdocs.yml"]
+# ... and of the configuration files, only what a page's tests read: pytest's
+# settings (pyproject.toml) and how includes are resolved (mkdocs.yml).
+PYTEST_SETTINGS = tomllib.loads((pages.ROOT / "pyproject.toml").read_text("utf-8"))
+INCLUDES = [
+    e for e in pages.mkdocs_config()["markdown_extensions"] if "snippets" in str(e)
+]
+SETTINGS = json.dumps([PYTEST_SETTINGS["tool"]["pytest"], INCLUDES], sort_keys=True)
 # What the page's test module needs besides the page's own packages. Versions
 # are left to the resolver, which picks releases that support the pinned ones.
 TEST_TOOLS = ["pytest>=8.3", "pytest-aiohttp", "pytest-asyncio>=0.24"]
@@ -105,7 +112,9 @@ def find_pythons() -> dict[str, tuple[str, str]]:
     """{"3.X": (interpreter, "3.X.Y")} for each CPython 3 here (PATH and pyenv)."""
     roots = [Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"]
     candidates = [
-        sys.executable,
+        # The interpreter behind this one (a venv's python is a link to it), so
+        # environments made from it are found again from any checkout.
+        os.path.realpath(sys.executable),
         *(shutil.which(f"python3.{minor}") for minor in range(8, 20)),
         *(str(p) for root in roots for p in sorted(root.glob("3.*/bin/python3"))),
     ]
@@ -175,7 +184,8 @@ class Run:
         parts = [pages.DOCS / f"{self.page}.md", test_module(self.page)]
         parts += sorted((pages.SNIPPETS / self.page).rglob("*"))
         parts += [pages.ROOT / p for p in SHARED]
-        digest = hashlib.sha256(json.dumps([self.pins, self.python]).encode())
+        inputs = [self.pins, self.python, TEST_TOOLS, SETTINGS]
+        digest = hashlib.sha256(json.dumps(inputs).encode())
         for path in parts:
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path.relative_to(pages.ROOT)).encode() + b"\0")
