@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
+import functools
 import hashlib
 import json
 import os
@@ -266,7 +267,9 @@ def first_line(output: str) -> str:
     return "no output"
 
 
+@functools.cache
 def cache_file(run: Run) -> Path:
+    """Where the outcome of ``run`` is kept (its inputs read once, at the start)."""
     return WORK / "results" / f"{run.page}-{run.digest()}.json"
 
 
@@ -352,6 +355,8 @@ def main() -> int:
     if args.pages:
         chosen = [p for p in chosen if p.stem in args.pages]
     runs = [run for page in chosen for run in plan(page, args.every_release)]
+    for run in runs:  # what each run depends on, as it is now
+        cache_file(run)
     start = time.perf_counter()
     # Pages that need the same versions on the same Python share one pytest run.
     batches: dict[tuple, list[Run]] = {}
