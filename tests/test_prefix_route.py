@@ -7,8 +7,10 @@ import logging
 import shutil
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
+from packaging.version import Version
 
 import pages
 from prefix_route import files
@@ -157,6 +159,9 @@ def test_the_pure_python_parser_lets_a_made_up_method_through(tmp_path):
 # --- files under a prefix -----------------------------------------------------------
 
 SECRET = b"a file outside the served folder"
+# add_static() answers a file name that is an absolute path (/static//tmp/...)
+# with 403 up to aiohttp 3.13.2 and with 404 from 3.13.3 on (web_urldispatcher.py).
+STATIC_ABSOLUTE = 404 if Version(aiohttp.__version__) >= Version("3.13.3") else 403
 
 
 @pytest.fixture
@@ -196,14 +201,18 @@ async def test_both_routes_send_a_file_of_the_folder(files_client, prefix):
 
 @pytest.mark.claim("它自己做了上面这些检查")
 @pytest.mark.claim("经过符号链接指向目录之外时")
-@pytest.mark.claim("确认两条路由都回 404")
+@pytest.mark.claim("确认两条路由都以上面说的状态码拒绝了它们")
 @pytest.mark.claim("同时解析 `..` 与符号链接")
 @pytest.mark.claim("上一步的检查正好能把它拦下")
+@pytest.mark.claim("在 aiohttp 3.13.3 之前得到的是 403")
 @pytest.mark.parametrize("prefix", ["/static", "/files"])
 async def test_both_routes_refuse_what_leaves_the_folder(files_client, folder, prefix):
+    secret = folder.parent / "secret.txt"
     for target in [*escapes(folder, prefix), f"{prefix}/a%00b"]:
         status, body = await raw_get(files_client.port, target)
-        assert status == 404, (target, body)
+        absolute = target == f"{prefix}/{secret}"
+        expected = STATIC_ABSOLUTE if absolute and prefix == "/static" else 404
+        assert status == expected, (target, body)
         assert SECRET not in body, target
 
 
@@ -246,4 +255,6 @@ async def test_a_nul_byte_without_the_check_is_a_500(aiohttp_client, folder, cap
     assert status == 500
     errors = [r.exc_info[1] for r in caplog.records if r.levelno >= logging.ERROR]
     assert [type(e) for e in errors] == [ValueError], errors
-    assert "null byte" in str(errors[0]), errors
+    # "embedded null byte" up to Python 3.12, "lstat: embedded null character
+    # in path" on 3.13: a ValueError either way.
+    assert "embedded null" in str(errors[0]), errors

@@ -297,7 +297,8 @@ async def test_a_client_reading_late_sees_4000_then_ends_with_1006(client):
         "logged out",
     ), msg
     assert late.close_code == 1006, late.exception()
-    assert isinstance(late.exception(), aiohttp.ClientConnectionResetError)
+    # aiohttp.ClientConnectionResetError from 3.10.6 on, a subclass of this
+    assert isinstance(late.exception(), ConnectionResetError), late.exception()
 
 
 @pytest.mark.claim("会抛 `TypeError`")
@@ -317,6 +318,9 @@ async def unawaited_echo(request: web.Request) -> web.WebSocketResponse:
         ws.send_str(msg.data)  # the old FAQ's line
         gc.collect()
     await ws.send_str("marker")
+    # gc.collect() may also find garbage an earlier test left (an unclosed
+    # transport's ResourceWarning): report only what the unawaited call caused.
+    caught = [w for w in caught if issubclass(w.category, RuntimeWarning)]
     await ws.send_str(" | ".join(f"{w.category.__name__}: {w.message}" for w in caught))
     await ws.close()
     return ws

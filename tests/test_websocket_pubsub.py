@@ -137,6 +137,16 @@ async def connect(session):
     return ws
 
 
+@contextlib.asynccontextmanager
+async def connected(session):
+    """connect() for `async with`: closes the socket on the way out."""
+    ws = await connect(session)
+    try:
+        yield ws
+    finally:
+        await ws.close()
+
+
 async def assert_closed_try_again_later(ws) -> None:
     """The server sent a close frame with 1013 and finished the close handshake."""
     async with asyncio.timeout(TIMEOUT):
@@ -221,7 +231,7 @@ async def test_published_message_reaches_every_websocket(client_session, publish
 
 
 async def test_client_messages_are_answered(client_session, publisher):
-    async with await connect(client_session) as ws:
+    async with connected(client_session) as ws:
         await ws.send_str("ping")
         async with asyncio.timeout(TIMEOUT):
             assert await ws.receive_str() == "收到：ping"
@@ -240,7 +250,7 @@ async def test_leaving_unsubscribes_and_ends_the_tasks(client_session, publisher
 
 
 async def test_binary_messages_are_ignored(client_session, publisher):
-    async with await connect(client_session) as ws:
+    async with connected(client_session) as ws:
         await ws.send_bytes(b"\x00\x01")
         await ws.send_str("after")
         async with asyncio.timeout(TIMEOUT):
@@ -308,7 +318,7 @@ async def test_new_subscribers_work_when_redis_is_back(
     await assert_closed_try_again_later(old)
     await asyncio.to_thread(restartable_redis.start)
     publisher = redis.from_url(restartable_redis.url, decode_responses=True)
-    async with await connect(session) as ws:
+    async with connected(session) as ws:
         await everyone_gets(publisher, [ws], "back")
     await publisher.aclose()
 
@@ -365,7 +375,7 @@ async def test_messages_published_before_subscribing_are_lost(
     client_session, publisher
 ):
     assert await publisher.publish(CHANNEL, "too early") == 0  # nobody subscribed
-    async with await connect(client_session) as ws:
+    async with connected(client_session) as ws:
         await everyone_gets(publisher, [ws], "after the greeting")
 
 
@@ -400,7 +410,7 @@ async def test_the_handler_waits_for_the_clients_close_frame(
     async with asyncio.timeout(TIMEOUT):
         assert await read_frame(reader) == CLOSE_1013
     # The server keeps the connection open for our answer ...
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # TimeoutError's alias from 3.11 on
         async with asyncio.timeout(SILENCE):
             await reader.read(1)
     # ... and closes it once the answer is in.
