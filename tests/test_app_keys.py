@@ -2,8 +2,10 @@
 
 import asyncio
 import contextlib
+import importlib.util
 import linecache
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -23,6 +25,7 @@ def name(module) -> str:
     return module.__name__.rpartition(".")[2]
 
 
+@pytest.mark.claim("但 aiohttp 会对字符串键发出 `web.NotAppKeyWarning`")
 def test_string_app_keys_warn():
     with pytest.warns(web.NotAppKeyWarning, match="web.AppKey instances") as caught:
         before.create_app()
@@ -35,36 +38,63 @@ def test_typed_keys_do_not_warn():
     assert app[after.GREETING] == "你好"
 
 
+@pytest.mark.claim("它就变成异常，测试直接失败")
 def test_pytest_error_filter_turns_the_warning_into_an_error():
     with pytest.raises(web.NotAppKeyWarning):
         before.create_app()
 
 
-@pytest.mark.parametrize(
-    ("flags", "env", "shown"),
-    [
-        ([], {}, False),
-        (["-W", "default"], {}, True),
-        (["-X", "dev"], {}, True),
-        ([], {"PYTHONWARNINGS": "default"}, True),
-    ],
-    ids=["plain", "W-default", "X-dev", "PYTHONWARNINGS"],
-)
-def test_plain_python_hides_the_warning(flags, env, shown):
-    code = "import before; before.create_app()"
-    environ = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    result = subprocess.run(
-        [sys.executable, *flags, "-c", code],
-        cwd=FOLDER,
-        env={**environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    assert ("NotAppKeyWarning" in result.stderr) is shown, result.stderr
+def clean_env() -> dict[str, str]:
+    """This environment less what pytest and the test run put into it."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "COV_")) and k != "PYTHONWARNINGS"
+    }
 
 
+CREATE_APP = "import before; before.create_app()"
+PYTEST_PROJECT = "import before\n\n\ndef test_create_app():\n    before.create_app()\n"
+VISIBILITY = {  # how Python is started: (argv after python, environment, shown)
+    "plain": (["-c", CREATE_APP], {}, False),
+    "W-default": (["-W", "default", "-c", CREATE_APP], {}, True),
+    "X-dev": (["-X", "dev", "-c", CREATE_APP], {}, True),
+    "PYTHONWARNINGS": (["-c", CREATE_APP], {"PYTHONWARNINGS": "default"}, True),
+    "pytest": (["-m", "pytest", "-p", "no:cacheprovider"], {}, True),
+}
+
+
+@pytest.mark.claim("直接 `python app.py` 运行，什么也看不到")
+@pytest.mark.claim("`python -W default app.py`、`python -X dev app.py`")
+@pytest.mark.claim("环境变量 `PYTHONWARNINGS=default`，以及 pytest")
+@pytest.mark.claim("pytest 会把它列进测试结束时的")
+def test_plain_python_hides_the_warning(tmp_path):
+    """Five fresh interpreters at once; pytest with no plugin and no config."""
+    shutil.copy(FOLDER / "before.py", tmp_path)
+    (tmp_path / "test_before.py").write_text(PYTEST_PROJECT, "utf-8")
+    env = {**clean_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    started = {
+        how: subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=tmp_path,
+            env={**env, **extra},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for how, (argv, extra, _) in VISIBILITY.items()
+    }
+    for how, proc in started.items():
+        output, _ = proc.communicate(timeout=30)
+        shown = VISIBILITY[how][2]
+        assert proc.returncode == 0, (how, output)
+        assert ("NotAppKeyWarning" in output) is shown, (how, output)
+        if how == "pytest":
+            assert "warnings summary" in output, output
+            assert "1 passed, 1 warning" in output, output
+
+
+@pytest.mark.claim("两个版本的行为完全相同")
 @pytest.mark.parametrize("module", MODULES, ids=name)
 async def test_both_versions_answer_the_same(aiohttp_client, module):
     old = module is before
@@ -131,6 +161,7 @@ async def test_show_warnings_lists_only_app_key_warnings(capsys):
     assert "UserWarning" not in out, out
 
 
+@pytest.mark.claim("拼出的问候语无法编码，请求会得到 500")
 @pytest.mark.parametrize("module", MODULES, ids=name)
 async def test_a_user_name_that_is_not_utf8_is_a_500(aiohttp_client, module):
     """What the page's note says; aiohttp's client only sends UTF-8, so raw bytes."""
@@ -144,3 +175,105 @@ async def test_a_user_name_that_is_not_utf8_is_a_500(aiohttp_client, module):
         writer.close()
         await writer.wait_closed()
     assert status_line.startswith(b"HTTP/1.1 500 "), status_line
+
+
+@pytest.mark.claim("每次用字符串键赋值都警告")
+def test_every_string_key_assignment_on_the_app_warns():
+    app = web.Application()
+    with pytest.warns(web.NotAppKeyWarning) as caught:
+        app["db"] = 1
+        app["db"] = 2
+    assert len(caught) == 2, [str(w.message) for w in caught]
+    assert all("web.AppKey" in str(w.message) for w in caught), caught
+
+
+@pytest.mark.claim("用字符串键赋值时提示改用它，每个键名在一个进程里只警告一次")
+@pytest.mark.claim("请求上的字符串键在一个进程里只警告一次")
+@pytest.mark.claim("提示改用它，同样每个键名在一个进程里只警告一次")
+async def test_request_and_response_keys_warn_once_per_name(aiohttp_client):
+    key = f"unique-{os.getpid()}-{id(object())}"
+
+    async def handler(request: web.Request) -> web.Response:
+        response = web.Response(text="ok")
+        request[key] = 1
+        response[key] = 1
+        return response
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    client = await aiohttp_client(app)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            resp = await client.get("/")
+            assert resp.status == 200, await resp.text()
+    messages = [str(w.message).splitlines()[0] for w in caught]
+    assert messages == [
+        "It is recommended to use web.RequestKey instances for keys.",
+        "It is recommended to use web.ResponseKey instances for keys.",
+    ], messages
+    assert {w.category for w in caught} == {web.NotAppKeyWarning}
+
+
+@pytest.mark.claim("`NotAppKeyWarning` 是 `UserWarning` 的子类")
+def test_not_app_key_warning_is_a_user_warning():
+    assert issubclass(web.NotAppKeyWarning, UserWarning)
+
+
+@pytest.mark.claim("后写的覆盖先写的")
+@pytest.mark.claim("两个同名的 `AppKey` 也是不同的键")
+def test_string_keys_collide_app_keys_do_not():
+    first, second = web.AppKey("db", str), web.AppKey("db", str)
+    assert repr(first) == repr(second)
+    app = web.Application()
+    app[first], app[second] = "ours", "the library's"
+    with pytest.warns(web.NotAppKeyWarning):
+        app["db"] = "ours"
+        app["db"] = "the library's"
+    assert (app[first], app[second], app["db"]) == (
+        "ours",
+        "the library's",
+        "the library's",
+    )
+
+
+@pytest.mark.claim("被导入时显示为 `<AppKey(after.greeting, type=str)>`")
+@pytest.mark.claim("类型可以是泛型")
+def test_a_key_shows_the_module_that_defines_it():
+    """after.py loaded as the module `after`, as show_warnings.py imports it."""
+    spec = importlib.util.spec_from_file_location("after", FOLDER / "after.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert repr(module.GREETING) == "<AppKey(after.greeting, type=str)>"
+    # Python 3.10 shows a generic type without its argument: Counter, not Counter[str].
+    visits = repr(module.VISITS)
+    assert visits.startswith("<AppKey(after.visits, type=collections.Counter"), visits
+
+
+@pytest.mark.claim("新建的键和原来那个不相等，会得到 `KeyError`")
+def test_a_key_made_anew_is_another_key():
+    app = after.create_app()
+    assert app[after.GREETING] == "你好"
+    with pytest.raises(KeyError):
+        app[web.AppKey("greeting", str)]
+
+
+@pytest.mark.claim("把 `RequestKey` 用在应用上，aiohttp 照样发出 `NotAppKeyWarning`")
+def test_a_request_key_on_the_app_warns():
+    app = web.Application()
+    with pytest.warns(web.NotAppKeyWarning, match="web.AppKey"):
+        app[after.USER] = "小明"
+
+
+@pytest.mark.claim("用 `request.config_dict[KEY]`，同样接受 `AppKey`")
+async def test_a_subapp_reads_the_main_apps_key(aiohttp_client):
+    async def greeting(request: web.Request) -> web.Response:
+        return web.Response(text=request.config_dict[after.GREETING])
+
+    admin = web.Application()
+    admin.router.add_get("/", greeting)
+    app = after.create_app()
+    app.add_subapp("/admin", admin)
+    client = await aiohttp_client(app)
+    resp = await client.get("/admin/")
+    assert (resp.status, await resp.text()) == (200, "你好")

@@ -13,7 +13,7 @@ TASKS = web.AppKey("tasks", set[asyncio.Task[None]])
 
 
 async def send_notification(order_id: str) -> None:
-    """模拟一个慢的外部调用，例如发邮件、调 webhook。"""
+    """模拟一个慢的外部调用，例如发邮件、调用 webhook。"""
     await asyncio.sleep(1)
     print(f"已发送通知：订单 {order_id}", flush=True)
 

@@ -43,8 +43,8 @@ def main(dist: str = "aiohttp") -> None:
     ]
     running = sys.version_info
     ok = satisfies(running[:3], requires)
-    print(f"{dist} {'.'.join(version.split('.')[:2])} 要求的 Python: {requires}")
-    print(f"发布时标注支持的 Python: {', '.join(listed) or '(未标注)'}")
+    print(f"{dist} {'.'.join(version.split('.')[:2])} 要求的 Python：{requires}")
+    print(f"发布时标注支持的 Python：{'、'.join(listed) or '（未标注）'}")
     print(f"正在运行：Python/{running.major}.{running.minor} {dist}/{version}")
     print(f"当前解释器满足要求：{'是' if ok else '否'}")
 
