@@ -8,6 +8,7 @@ and once more in this process, so that its lines count for coverage.
 
 import asyncio
 import importlib.metadata
+import importlib.util
 import os
 import re
 import shutil
@@ -33,13 +34,12 @@ INFO_OUTPUT = "external_service/info.json"
 NOT_ES_OUTPUT = "external_service/not_es.txt"
 READER_TESTS = 3
 # The pytest plugins a reader has after `pip install aiohttp "elasticsearch[async]"
-# pytest pytest-aiohttp` (anyio comes with elasticsearch). This environment holds
-# more (hypothesis, pytest-cov, xdist ...): the reader's runs load only these.
-READER_PLUGINS = [
-    "pytest_asyncio.plugin",
-    "pytest_aiohttp.plugin",
-    "anyio.pytest_plugin",
-]
+# pytest pytest-aiohttp` (recent elasticsearch releases bring anyio, whose plugin
+# comes along). This environment holds more (hypothesis, pytest-cov, xdist ...):
+# the reader's runs load only these.
+READER_PLUGINS = ["pytest_asyncio.plugin", "pytest_aiohttp.plugin"]
+if importlib.util.find_spec("anyio") is not None:
+    READER_PLUGINS.append("anyio.pytest_plugin")
 
 
 def shown(path: str) -> str:

@@ -43,6 +43,7 @@ SEARCHES = [
     ("前缀", "prefix_route"),
     ("ContentTypeError", "content_type_error"),
     ("漏关的会话", "unclosed_session"),
+    ("自定义错误页", "error_pages"),
 ]
 
 
