@@ -44,6 +44,7 @@ SEARCHES = [
     ("ContentTypeError", "content_type_error"),
     ("漏关的会话", "unclosed_session"),
     ("自定义错误页", "error_pages"),
+    ("ServerDisconnectedError 重试", "server_disconnected"),
 ]
 
 
