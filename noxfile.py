@@ -236,7 +236,7 @@ def zensical(session: nox.Session) -> None:
     install_groups(session, "docs", "test", "browser", "zensical")
     mkdocs_site = os.path.abspath(build_site(session, reuse=True))
     # Zensical writes site/ and .cache/ beside mkdocs.yml: build a copy.
-    work = os.path.abspath(os.path.join(".nox", "zensical"))
+    work = os.path.abspath(os.path.join(session.create_tmp(), "zensical-build"))
     shutil.rmtree(work, ignore_errors=True)
     for name in sitebuild.INPUTS:
         copy = shutil.copytree if os.path.isdir(name) else shutil.copy
