@@ -71,7 +71,10 @@ CACHE_HOME = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
 WORK = CACHE_HOME / "aiohttp-faq-matrix"
 # What every result depends on besides its page: the shared test machinery.
 SHARED = ["tests/pages.py", "tests/servers.py", "tests/conftest.py"]
-SHARED += ["tests/test_pages.py", "tests/claims.py", "tests/matrix.py"]
+SHARED += ["tests/test_pages.py", "tests/claims.py"]
+# How this module makes a run (its environments and its pytest command): raise
+# it when a change here changes that. Record keeping and printing do not count.
+RUN_FORMAT = 1
 # ... and of the configuration files, only what a page's tests read: pytest's
 # settings (pyproject.toml) and how includes are resolved (mkdocs.yml).
 PYTEST_SETTINGS = tomllib.loads((pages.ROOT / "pyproject.toml").read_text("utf-8"))
@@ -185,7 +188,7 @@ class Run:
         parts = [pages.DOCS / f"{self.page}.md", test_module(self.page)]
         parts += sorted((pages.SNIPPETS / self.page).rglob("*"))
         parts += [pages.ROOT / p for p in SHARED]
-        inputs = [self.pins, self.python, TEST_TOOLS, SETTINGS]
+        inputs = [self.pins, self.python, TEST_TOOLS, SETTINGS, RUN_FORMAT]
         digest = hashlib.sha256(json.dumps(inputs).encode())
         for path in parts:
             if path.is_file() and "__pycache__" not in path.parts:
@@ -375,16 +378,27 @@ def main() -> int:
             "requires": pages.requirements(page),
             "packages": {},
         }
+    entries: dict[tuple[str, str, str], dict] = {}
     for run, outcome in zip(runs, outcomes, strict=True):
         if run.varied == "Python":
-            version = PYTHONS[run.python][1]
-        else:
-            version = dict(run.pins)[run.varied]
-        entry = {"version": version, **outcome, "excluded": run.expect_failure}
-        record[run.page]["packages"].setdefault(run.varied, []).append(entry)
+            ran = [("Python", PYTHONS[run.python][1])]
+        else:  # the varied package, and the others at their newest releases
+            ran = [
+                (n, v) for n, v in run.pins if n == run.varied or not run.expect_failure
+            ]
+        for name, version in ran:
+            entry = entries.get((run.page, name, version))
+            if entry is None:
+                excluded = run.expect_failure and name == run.varied
+                entry = {"version": version, **outcome, "excluded": excluded}
+                entries[run.page, name, version] = entry
+                record[run.page]["packages"].setdefault(name, []).append(entry)
+            elif entry["passed"] and not outcome["passed"]:
+                entry.update(passed=False, reason=outcome["reason"])
         if outcome["passed"] == run.expect_failure:
             what = "passes although excluded" if run.expect_failure else "fails"
             why = outcome["reason"]
+            version = dict(ran)[run.varied]
             problems.append(f"{run.page}: {run.varied} {version} {what}: {why}")
         mark = "ok  " if outcome["passed"] else "FAIL"
         pins = " ".join(run.requirements)
