@@ -48,11 +48,19 @@ open(sys.argv[1], "w").write(json.dumps(record))
 
 
 def install_groups(session: nox.Session, *groups: str) -> None:
-    """Install the pyproject.toml dependency groups ``groups``."""
+    """Install the pyproject.toml dependency groups ``groups``, compiled.
+
+    This machine sets PYTHONDONTWRITEBYTECODE. Without cached bytecode every
+    process of a session (each page block, each build) compiles every module
+    it imports again: `import aiohttp.web` takes 0.4 s instead of 0.2 s. pip
+    compiles what it installs, so a reader's programs start from bytecode too.
+    """
     requirements = []
     for group in groups:
         requirements += nox.project.dependency_groups(PYPROJECT, group)
-    session.install(*requirements)
+    session.install(*requirements, env={"UV_COMPILE_BYTECODE": "1"})
+    # ... and what was installed before, or is imported from the checkout.
+    session.env["PYTHONDONTWRITEBYTECODE"] = ""
 
 
 def which(program: str) -> str | None:
@@ -86,10 +94,6 @@ def tests(session: nox.Session) -> None:
     """Run every recipe and every page block against real servers, with coverage."""
     ensure_system_programs(session)
     install_groups(session, "test")
-    # This machine sets PYTHONDONTWRITEBYTECODE: without cached bytecode every
-    # process of the run would compile the test modules (and pytest rewrite
-    # their asserts) again, about 3 s of CPU each. An empty value switches it off.
-    session.env["PYTHONDONTWRITEBYTECODE"] = ""
     # A partial run (posargs such as -k) cannot reach 100 % coverage: don't ask it to.
     args = [*session.posargs, "--cov-fail-under", "0"] if session.posargs else ["-q"]
     # A page's blocks share its servers, so they run in one worker (loadgroup).

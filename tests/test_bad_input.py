@@ -41,6 +41,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -50,7 +52,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -64,6 +66,9 @@ TIMEOUT = 5
 # tracer would double their time (pytest-cov's marker pauses it).
 pytestmark = pytest.mark.no_cover
 
+# test_planted_bugs_are_found runs this module on a recipe with planted bugs, in
+# a folder laid out as snippets/ is and put on sys.path.
+PLANTED = os.environ.get("FAQ_BAD_INPUT_PLANTED")
 settings.register_profile(
     "bad_input",
     max_examples=10,
@@ -72,7 +77,14 @@ settings.register_profile(
     derandomize=True,  # the same examples on every run, so CI is reproducible
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-BAD_INPUT = settings.get_profile("bad_input")
+# test_planted_bugs_are_found asks whether a bug is found, not for its smallest
+# example: the examples tried are the same, shrinking the one that fails is not.
+settings.register_profile(
+    "planted",
+    settings.get_profile("bad_input"),
+    phases=[phase for phase in Phase if phase is not Phase.shrink],
+)
+BAD_INPUT = settings.get_profile("planted" if PLANTED else "bad_input")
 # Hypothesis also caches what it learns about the code, under ./.hypothesis/ and
 # already while pytest collects: keep that out of the repository too.
 set_hypothesis_home_dir(
@@ -90,6 +102,8 @@ def defines_create_app(path: Path) -> bool:
 
 
 SERVERS = [p for p in sorted(pages.SNIPPETS.glob("*/*.py")) if defines_create_app(p)]
+if PLANTED:  # only the recipe with planted bugs
+    SERVERS = [p for p in sorted(Path(PLANTED).glob("*/*.py")) if defines_create_app(p)]
 MODULES = [f"{p.parent.name}.{p.stem}" for p in SERVERS]
 WS_MODULES = [
     f"{p.parent.name}.{p.stem}"
@@ -266,6 +280,7 @@ class Target:
     caplog: pytest.LogCaptureFixture
     routes: list[tuple[str, str]]  # (method, path) with variables filled in
     cookies: set[str] = field(default_factory=set)  # the names the server sets
+    templates: list[str] = field(default_factory=list)  # paths with {variables}
 
     @property
     def port(self) -> int:
@@ -282,17 +297,24 @@ class Target:
             if r.levelno >= logging.ERROR and not parser_refused(r)
         ]
 
+    def take_errors(self) -> list[str]:
+        """The errors logged since the last look (each is judged once: Hypothesis
+        replays a failing example and must see the same failure again)."""
+        errors = self.errors()
+        self.caplog.clear()
+        return errors
+
     def check_answer(self, request: bytes, status: int, text: str) -> None:
         """No 5xx and nothing logged, unless the page says so for this request."""
-        if self.documents(request):
-            self.caplog.clear()  # what it logged is what the page says
-        else:
+        errors = self.take_errors()  # what a documented request logs, the page says
+        if not self.documents(request):
             assert status < 500, f"{request[:300]!r} -> {status} {text}"
-            assert not self.errors(), f"{request[:300]!r} -> {status}: {self.errors()}"
+            assert not errors, f"{request[:300]!r} -> {status}: {errors}"
 
     async def send(self, request: bytes) -> Reply:
         """Send raw bytes; check the answer."""
-        assert not self.errors(), f"logged after an earlier answer: {self.errors()}"
+        late = self.take_errors()
+        assert not late, f"logged after an earlier answer: {late}"
         reply = await exchange(self.port, request)
         self.check_answer(request, reply.status, reply.head)
         return reply
@@ -301,12 +323,18 @@ class Target:
         """Every route answers its plain request with a status below 500."""
         async with asyncio.timeout(TIMEOUT):
             for method, path in self.routes:
-                assert not self.errors(), f"logged after an answer: {self.errors()}"
+                late = self.take_errors()
+                assert not late, f"logged after an answer: {late}"
                 resp = await self.client.request(method, path)
                 text = await resp.text(errors="replace")
                 self.cookies.update(resp.cookies)
                 request = f"{method} {path} HTTP/1.1".encode()
                 self.check_answer(request, resp.status, text)
+
+
+def app_templates(app: web.Application) -> list[str]:
+    """The paths of the app's routes, with their {variables}."""
+    return sorted({route.resource.canonical for route in app.router.routes()})
 
 
 def app_routes(app: web.Application) -> list[tuple[str, str]]:
@@ -329,6 +357,7 @@ async def target(module, factory_args, aiohttp_client, caplog) -> Target:
         app = module.create_app(**factory_args)
         client = await aiohttp_client(app, headers=HEADERS)
         target = Target(name, client, caplog, app_routes(app))
+        target.templates = app_templates(app)
         await target.still_answers()
         yield target
 
@@ -399,9 +428,11 @@ segments = st.one_of(
 
 
 @st.composite
-def hostile_paths(draw, routes: list[tuple[str, str]]) -> str:
-    """A path that starts like one of the app's routes and goes somewhere hostile."""
-    start = draw(st.sampled_from([path for _, path in routes] + ["/"]))
+def hostile_paths(draw, templates: list[str]) -> str:
+    """A path that starts like one of the app's routes and goes somewhere hostile:
+    hostile values for its variables, then maybe hostile segments."""
+    start = draw(st.sampled_from([*templates, "/"]))
+    start = re.sub(r"\{[^}]*\}", lambda _: draw(segments), start)
     if draw(st.booleans()):
         start = start.rsplit("/", 1)[0]
     rest = draw(st.lists(segments, max_size=5))
@@ -503,7 +534,7 @@ BODY_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 @given(data=st.data())
 async def test_hostile_paths_and_methods(target, data):
     requests = [
-        http_request(data.draw(methods), data.draw(hostile_paths(target.routes)))
+        http_request(data.draw(methods), data.draw(hostile_paths(target.templates)))
         for _ in range(3)
     ]
     await send_all(target, requests)
@@ -512,11 +543,12 @@ async def test_hostile_paths_and_methods(target, data):
 @BAD_INPUT
 @given(data=st.data())
 async def test_hostile_header_values(target, data):
-    method, path = data.draw(st.sampled_from(target.routes), label="route")
-    requests = [
-        http_request(method, path, {name: data.draw(header_strategy(name), label=name)})
-        for name in HEADER_NAMES
-    ]
+    requests = []
+    for name in HEADER_NAMES:  # each header on a route of its own
+        method, path = data.draw(st.sampled_from(target.routes), label=f"{name} to")
+        value = data.draw(header_strategy(name), label=name)
+        requests.append(http_request(method, path, {name: value}))
+    method, path = data.draw(st.sampled_from(target.routes), label="cookies to")
     for cookie in sorted(target.cookies):  # the server's own cookies, tampered with
         value = data.draw(cookie_values, label=cookie).encode()
         requests.append(
@@ -766,3 +798,63 @@ async def test_websocket_message_over_max_size(target):
                 code = await until_closed(reader, writer)
         assert code == 1009, code  # WSCloseCode.MESSAGE_TOO_BIG
     await target.still_answers()
+
+
+# --- these tests find bugs --------------------------------------------------------
+
+# Handlers as a reader might write them, each with a bug only hostile input
+# reaches: a path variable, a header value and a request body, trusted.
+PLANTED_RECIPE = """
+from aiohttp import web
+
+
+async def item(request):
+    return web.json_response({"id": int(request.match_info["id"])})
+
+
+async def trace(request):
+    return web.Response(body=request.headers.get("X-Request-ID", "-").encode("ascii"))
+
+
+async def order(request):
+    items = await request.json() if request.body_exists else []
+    return web.json_response({"items": len(items)})
+
+
+def create_app():
+    app = web.Application()
+    app.router.add_get("/items/{id}", item)
+    app.router.add_get("/trace", trace)
+    app.router.add_post("/orders", order)
+    return app
+"""
+# The bug each test must find in the planted recipe. The list of known bad
+# header values finds the third; ten generated examples of
+# test_hostile_header_values did not.
+FINDS = {
+    "test_hostile_paths_and_methods": "ValueError",
+    "test_hostile_bodies": "JSONDecodeError",
+    "test_every_known_bad_value": "UnicodeEncodeError",
+}
+
+
+def test_planted_bugs_are_found(tmp_path):
+    """With the settings above (10 examples, derandomized) each planted bug is found."""
+    (tmp_path / "planted").mkdir()
+    (tmp_path / "planted" / "app.py").write_text(PLANTED_RECIPE, "utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env.update(FAQ_BAD_INPUT_PLANTED=str(tmp_path), PYTHONPATH=str(tmp_path))
+    argv = [sys.executable, "-m", "pytest", __file__, "-p", "no:cacheprovider"]
+    argv += ["-p", "no:xdist", "--no-cov", "-q", "-rN", "--tb=short"]
+    argv += ["-k", " or ".join(FINDS)]
+    result = subprocess.run(
+        argv, cwd=pages.ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    out = result.stdout
+    assert f"{len(FINDS)} failed" in out, out
+    for test, error in FINDS.items():
+        section = re.search(
+            rf"^_+ {test}\[planted\.app\] _+$(.*?)(?=^_+ |\Z)", out, re.S | re.M
+        )
+        assert section is not None, f"{test} found nothing:\n{out}"
+        assert error in section.group(1), f"{test} did not find {error}:\n{out}"

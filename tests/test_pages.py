@@ -48,8 +48,9 @@ READER_PYTHON = os.environ.get("FAQ_READER_PYTHON", sys.executable)
 ONLY = os.environ.get("FAQ_PAGES")
 BLOCKS = [
     block
-    for block in pages.all_blocks()
-    if not ONLY or Path(block.page).stem in ONLY.split(",")
+    for page in pages.pages()
+    if not ONLY or page.stem in ONLY.split(",")
+    for block in pages.page_blocks(page)
 ]
 RUN_TIMEOUT = 60
 
