@@ -37,10 +37,12 @@ Exits 1 if a version inside a declared range fails or an excluded one passes.
 from __future__ import annotations
 
 import argparse
+import ast
 import collections
 import concurrent.futures
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -88,6 +90,47 @@ TEST_TOOLS = ["pytest>=8.3", "pytest-aiohttp", "pytest-asyncio>=0.24"]
 TEST_TOOLS += ["pytest-codeblocks>=0.17", "pymdown-extensions>=10.14"]
 TEST_TOOLS += ["markdown>=3.6", "pyyaml>=6", "packaging>=22"]
 PYPI = "https://pypi.org/pypi/{}/json"
+
+
+def group_requirements(group: str) -> list[str]:
+    """A dependency group of pyproject.toml, its included groups expanded."""
+    found = []
+    for item in PYTEST_SETTINGS["dependency-groups"][group]:
+        if isinstance(item, dict):
+            found += group_requirements(item["include-group"])
+        else:
+            found.append(item)
+    return found
+
+
+@functools.cache
+def test_extras(page: str) -> tuple[str, ...]:
+    """What the page's test module imports beyond the page's packages and the
+    test tools (trustme, say), as pyproject.toml's `test` group requires it."""
+    tree = ast.parse(test_module(page).read_text("utf-8"))
+    modules = {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    modules |= {
+        n.module
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and not n.level
+    }
+    provided = importlib.metadata.packages_distributions()
+    wanted = {
+        canonicalize_name(dist)
+        for module in modules
+        for dist in provided.get(module.partition(".")[0], [])
+    }
+    have = [
+        Requirement(r).name for r in [*pages.requirements(page_file(page)), *TEST_TOOLS]
+    ]
+    wanted -= {canonicalize_name(name) for name in have}
+    return tuple(
+        r
+        for r in group_requirements("test")
+        if canonicalize_name(Requirement(r).name) in wanted
+    )
 
 
 def pypi(name: str) -> dict[str, str]:
@@ -189,6 +232,7 @@ class Run:
         parts += sorted((pages.SNIPPETS / self.page).rglob("*"))
         parts += [pages.ROOT / p for p in SHARED]
         inputs = [self.pins, self.python, TEST_TOOLS, SETTINGS, RUN_FORMAT]
+        inputs += test_extras(self.page)  # none: as before there were any
         digest = hashlib.sha256(json.dumps(inputs).encode())
         for path in parts:
             if path.is_file() and "__pycache__" not in path.parts:
@@ -259,6 +303,10 @@ class InstallFailed(Exception):
     """uv could not install the requirements."""
 
 
+def page_file(page: str) -> Path:
+    return pages.DOCS / f"{page}.md"
+
+
 def test_module(page: str) -> Path:
     return pages.ROOT / "tests" / f"test_{page}.py"
 
@@ -292,7 +340,8 @@ def execute(batch: list[Run], uv: str) -> None:
     names = [run.page for run in batch]
     try:
         reader = venv(uv, python, first.requirements, "reader")
-        tester = venv(uv, python, first.requirements + TEST_TOOLS, "test")
+        tools = TEST_TOOLS + list(test_extras(first.page))
+        tester = venv(uv, python, first.requirements + tools, "test")
     except InstallFailed as exc:
         outcomes = {page: (False, f"install failed: {exc}") for page in names}
     else:
@@ -365,11 +414,13 @@ def main() -> int:
     for run in runs:  # what each run depends on, as it is now
         cache_file(run)
     start = time.perf_counter()
-    # Pages that need the same versions on the same Python share one pytest run.
+    # Pages that need the same versions on the same Python (and the same test
+    # tools) share one pytest run.
     batches: dict[tuple, list[Run]] = {}
     for run in runs:
         if not cache_file(run).exists():
-            batches.setdefault((run.python, run.pins), []).append(run)
+            key = (run.python, run.pins, test_extras(run.page))
+            batches.setdefault(key, []).append(run)
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda batch: execute(batch, args.uv), batches.values()))
     outcomes = [json.loads(cache_file(run).read_text()) for run in runs]
