@@ -88,15 +88,16 @@ def main() -> None:
             socket.create_connection((host, int(port))) as sock,
             sock.makefile("rb") as reply,
         ):
+            started = time.monotonic()
             sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             lines = iter(reply.readline, b"\r\n")  # 读到空行：响应头结束
             head = [line.decode().rstrip("\r\n") for line in lines]
             length = int(head[-1].split(":")[1])  # 最后一行是 Content-Length
             print("\n".join(head), reply.read(length).decode(), sep="\n\n")
-            started = time.monotonic()
             rest = sock.recv(4096)  # 阻塞，直到服务器关闭连接
-            idle = time.monotonic() - started
-        print(f"空闲 {idle:.1f} 秒后，recv() 返回 {rest!r}：服务器关闭了连接")
+            waited = time.monotonic() - started
+        longer = "超过" if waited >= server.idle_timeout else "不到"
+        print(f"发出请求{longer} {server.idle_timeout} 秒后，recv() 返回 {rest!r}")
 
 
 if __name__ == "__main__":
