@@ -45,6 +45,7 @@ SEARCHES = [
     ("漏关的会话", "unclosed_session"),
     ("自定义错误页", "error_pages"),
     ("ServerDisconnectedError 重试", "server_disconnected"),
+    ("真实 IP", "deployment"),
 ]
 
 
