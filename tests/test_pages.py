@@ -21,6 +21,7 @@ One test per block, named ``<page>#<n>-<language>``:
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import os
 import subprocess
@@ -234,12 +235,20 @@ def check_console(block: Block, tmp_path: Path, page_servers: PageServers) -> No
         )
 
 
+@functools.cache
+def snippet_texts() -> dict[str, str]:
+    """Every file of snippets/, by its path there (read once per worker)."""
+    return {
+        path.relative_to(pages.SNIPPETS).as_posix(): path.read_text("utf-8", "replace")
+        for path in pages.SNIPPETS.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
 def check_consumed(block: Block) -> None:
     """A configuration block is a snippet file that the page's test module uses."""
     matches = [
-        path.relative_to(pages.SNIPPETS).as_posix()
-        for path in pages.SNIPPETS.rglob("*")
-        if path.is_file() and block.code.strip() in path.read_text("utf-8", "replace")
+        name for name, text in snippet_texts().items() if block.code.strip() in text
     ]
     assert matches, f"{block.id} is not the text of any file in snippets/"
     module = pages.ROOT / "tests" / f"test_{Path(block.page).stem}.py"
