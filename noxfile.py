@@ -30,6 +30,7 @@ SYSTEM_PROGRAMS = {
     "redis-server": "redis-server",
     "curl": "curl",
     "nginx": "nginx",
+    "openssl": "openssl",
     "chromium": "chromium",
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc": "fonts-wqy-zenhei",
 }

@@ -44,6 +44,8 @@ VOLATILE = [
     # aiohttp's "Unclosed connector" lists the pooled connections, with their
     # addresses and loop times (a deque in newer aiohttp, a list in older)
     (re.compile(r"^(connections: \[).*\]$", re.M), r"\1…]"),
+    # CPython's own source line in an ssl error differs by Python release
+    (re.compile(r"\(_ssl\.c:\d+\)"), "(_ssl.c:…)"),
     (re.compile(r"[ \t]+$", re.M), ""),
 ]
 

@@ -46,6 +46,8 @@ SEARCHES = [
     ("自定义错误页", "error_pages"),
     ("ServerDisconnectedError 重试", "server_disconnected"),
     ("真实 IP", "deployment"),
+    ("CERTIFICATE_VERIFY_FAILED", "certificate_verify"),
+    ("BadStatusLine", "https_server"),
 ]
 
 
