@@ -223,6 +223,30 @@ def step_seconds() -> float:
     return 0.001
 
 
+@pytest.fixture
+def delay() -> float:
+    """A slow handler made fast (concurrency_limit)."""
+    return 0.001
+
+
+@pytest.fixture
+def upload_dir(tmp_path) -> Path:
+    """Where file_upload stores what it receives: the test's own folder."""
+    return tmp_path / "uploads"
+
+
+@pytest.fixture
+def file_size() -> int:
+    """A large file made small (streaming_download serves it on every request)."""
+    return 64 * 1024
+
+
+@pytest.fixture
+def stream_seconds() -> float:
+    """An event stream made short (server_sent_events ends it after this)."""
+    return 0.05
+
+
 TOKEN = "bad-input-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}  # sent with every normal request
 
@@ -234,7 +258,9 @@ def tokens() -> dict[str, str]:
 
 
 ARGUMENT_FIXTURES = ["db_path", "es_url", "notify", "redis_url", "step_seconds"]
-ARGUMENT_FIXTURES += ["tokens", "upstream"]
+ARGUMENT_FIXTURES += ["tokens", "upstream", "delay"]
+ARGUMENT_FIXTURES += ["file_size", "upload_dir"]
+ARGUMENT_FIXTURES += ["stream_seconds"]
 
 
 @pytest.fixture(params=MODULES)

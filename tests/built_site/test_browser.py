@@ -48,6 +48,8 @@ SEARCHES = [
     ("真实 IP", "deployment"),
     ("CERTIFICATE_VERIFY_FAILED", "certificate_verify"),
     ("BadStatusLine", "https_server"),
+    ("流式下载", "streaming_download"),
+    ("上传大文件", "file_upload"),
 ]
 
 
