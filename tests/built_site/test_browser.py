@@ -50,6 +50,8 @@ SEARCHES = [
     ("BadStatusLine", "https_server"),
     ("流式下载", "streaming_download"),
     ("上传大文件", "file_upload"),
+    ("并发", "concurrency_limit"),
+    ("LineTooLong", "line_too_long"),
 ]
 
 
