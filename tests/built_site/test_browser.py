@@ -52,6 +52,8 @@ SEARCHES = [
     ("上传大文件", "file_upload"),
     ("并发", "concurrency_limit"),
     ("LineTooLong", "line_too_long"),
+    ("服务器发送事件", "server_sent_events"),
+    ("attached to a different loop", "pytest_event_loop"),
 ]
 
 
