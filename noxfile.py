@@ -31,6 +31,8 @@ SYSTEM_PROGRAMS = {
     "curl": "curl",
     "nginx": "nginx",
     "openssl": "openssl",
+    "tinyproxy": "tinyproxy",
+    "microsocks": "microsocks",
     "chromium": "chromium",
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc": "fonts-wqy-zenhei",
 }

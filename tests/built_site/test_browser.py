@@ -54,6 +54,7 @@ SEARCHES = [
     ("LineTooLong", "line_too_long"),
     ("服务器发送事件", "server_sent_events"),
     ("attached to a different loop", "pytest_event_loop"),
+    ("代理", "proxy"),
 ]
 
 
