@@ -79,6 +79,9 @@ class Block:
     not_runnable: dict[str, str] | None
     folder: list[Block] = field(default_factory=list, repr=False)
     server: Block | None = field(default=None, repr=False)
+    # A program that serves until Ctrl+C without `web.run_app` (an AppRunner of
+    # its own), marked on its page with <!--pytest.mark.server-->.
+    marked_server: bool = False
 
     @property
     def id(self) -> str:
@@ -86,7 +89,9 @@ class Block:
 
     @property
     def is_server(self) -> bool:
-        return self.lang == "python" and "web.run_app(" in self.code
+        return self.lang == "python" and (
+            self.marked_server or "web.run_app(" in self.code
+        )
 
     @property
     def filename(self) -> str:
@@ -130,15 +135,20 @@ def expand(page: Path) -> str:
     return "\n".join(md.preprocessors["snippet"].run(lines))
 
 
-def _marker(marks: list[str]) -> dict[str, str] | None:
+def _markers(marks: list[str]) -> tuple[dict[str, str] | None, bool]:
+    """A block's page markers: not_runnable's arguments, and whether it is marked
+    ``<!--pytest.mark.server-->``."""
+    not_runnable, server = None, False
     for mark in marks:
-        call = ast.parse(mark, mode="eval").body
-        if isinstance(call, ast.Call) and ast.unparse(call.func).endswith(
-            "not_runnable"
-        ):
-            return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
-        raise ValueError(f"unknown marker on a page: {mark}")
-    return None
+        node = ast.parse(mark, mode="eval").body
+        name = ast.unparse(node.func if isinstance(node, ast.Call) else node)
+        if name.endswith("not_runnable") and isinstance(node, ast.Call):
+            not_runnable = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
+        elif name == "pytest.mark.server":
+            server = True
+        else:
+            raise ValueError(f"unknown marker on a page: {mark}")
+    return not_runnable, server
 
 
 def _lang_and_title(syntax: str | None) -> tuple[str, str | None]:
@@ -155,6 +165,7 @@ def page_blocks(page: Path) -> list[Block]:
     raw = extract_from_buffer(io.StringIO(expand(page)))
     for number, raw_block in enumerate(raw, start=1):
         lang, title = _lang_and_title(raw_block.syntax)
+        not_runnable, marked_server = _markers(raw_block.marks)
         block = Block(
             page=page.name,
             number=number,
@@ -162,9 +173,10 @@ def page_blocks(page: Path) -> list[Block]:
             title=title,
             code=raw_block.code,
             expected_output=raw_block.expected_output,
-            not_runnable=_marker(raw_block.marks),
+            not_runnable=not_runnable,
             folder=list(folder),
             server=server,
+            marked_server=marked_server,
         )
         blocks.append(block)
         if block.not_runnable is None and block.lang == "python":

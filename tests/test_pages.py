@@ -2,7 +2,8 @@
 
 One test per block, named ``<page>#<n>-<language>``:
 
-- ``python`` ending in ``web.run_app``: started as ``python <file>`` on a free
+- ``python`` ending in ``web.run_app`` (or marked ``<!--pytest.mark.server-->``:
+  an ``AppRunner`` of its own): started as ``python <file>`` on a free
   loopback port, it must answer HTTP: the blocks after it that talk to it show
   that, or else a ``GET /``. It keeps running, as the reader's does, while they
   run; after the last of them it is stopped with Ctrl+C (SIGINT) and must exit

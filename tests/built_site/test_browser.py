@@ -55,6 +55,8 @@ SEARCHES = [
     ("服务器发送事件", "server_sent_events"),
     ("attached to a different loop", "pytest_event_loop"),
     ("代理", "proxy"),
+    ("多个端口", "app_runner"),
+    ("心跳", "heartbeat"),
 ]
 
 
