@@ -32,6 +32,7 @@ DISCONNECTED = (
     "客户端断开：ClientConnectionResetError('Cannot write to closing transport')"
 )
 TIMEOUT = 10
+CHROMIUM_START = 60  # seconds: as long as a whole page block may take
 
 
 @contextlib.asynccontextmanager
@@ -426,7 +427,9 @@ async def chromium_page(tmp_path):
     )
     try:
         active = profile / "DevToolsActivePort"  # "<port>\n<path>\n" once it listens
-        await wait_until(lambda: len(read_lines(active)) == 2, "listening")
+        # A browser starts slowly on a busy machine: waiting is not a claim.
+        listening = lambda: len(read_lines(active)) == 2  # noqa: E731
+        await wait_until(listening, "listening", timeout=CHROMIUM_START)
         port = int(read_lines(active)[0])
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{port}/json/list") as resp:

@@ -240,7 +240,8 @@ async def test_timeouts(aiohttp_server, snippets, tmp_path, capsys):
     async with aiohttp.ClientSession() as session:
         assert session.timeout == aiohttp.ClientTimeout(total=300, sock_connect=30)
 
-    gap, pieces = 0.03, 10  # data every 0.03 s, for 0.3 s
+    # Data every 0.05 s for 0.5 s; limits far from both, for a busy machine.
+    gap, pieces = 0.05, 10
 
     async def trickle(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse()
@@ -277,7 +278,7 @@ async def test_timeouts(aiohttp_server, snippets, tmp_path, capsys):
     assert 0.1 <= time.monotonic() - started < pieces * gap
     assert 0 < (tmp_path / "a.bin").stat().st_size < pieces * 1000
     # the recipe's kind of limit: only a gap longer than sock_read ends it
-    short = aiohttp.ClientTimeout(total=None, sock_read=0.2)
+    short = aiohttp.ClientTimeout(total=None, sock_read=0.5)
     async with aiohttp.ClientSession(timeout=short) as s:
         await download.fetch(s, url, tmp_path / "b.bin")
         assert (tmp_path / "b.bin").stat().st_size == pieces * 1000
