@@ -124,7 +124,12 @@ def site_inputs() -> str:
         files = (
             [top]
             if os.path.isfile(top)
-            else sorted(os.path.join(d, f) for d, _, fs in os.walk(top) for f in fs)
+            else sorted(
+                os.path.join(d, f)
+                for d, _, fs in os.walk(top)
+                if "__pycache__" not in d  # written by the build's own imports
+                for f in fs
+            )
         )
         for name in files:
             digest.update(name.encode() + b"\0")
