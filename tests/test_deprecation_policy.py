@@ -147,7 +147,7 @@ def project(root: Path, name: str, fragment: str, client_file: str) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker: other modules run between its tests
 def reader_runs(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("deprecation_policy")
     fragment = PYPROJECT.read_text("utf-8")

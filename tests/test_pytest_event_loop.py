@@ -112,7 +112,7 @@ def project(root: Path, name: str, config: str, conftest: str | None = None) -> 
     return name
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker: other modules run between its tests
 def reader_runs(tmp_path_factory) -> dict:
     """{variant: {"status", "output"}} of `python -m pytest` in each project."""
     root = tmp_path_factory.mktemp("pytest_event_loop")
