@@ -83,8 +83,27 @@ def test_snippet_chinese(path: Path) -> None:
 def test_title_is_a_question(page: Path) -> None:
     title = page.read_text("utf-8").split("\n---\n")[-1].lstrip()
     title = next(line for line in title.splitlines() if line.startswith("# "))
-    words = re.sub(r"`[^`]*`", "", title)  # code keeps its own punctuation
-    assert title.endswith("？") and not re.search(r"[?,:;!]", words), title
+    assert is_a_question(title), title
+
+
+def is_a_question(title: str) -> bool:
+    """Ends with ？; no half-width marks outside inline code (code keeps its own)."""
+    words = re.sub(r"`[^`]*`", "", title)
+    return title.endswith("？") and not re.search(r"[?,:;!]", words)
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("# 为什么会报 `BadStatusLine: x` 呢？", True),
+        ("# 为什么会报 BadStatusLine: x 呢？", False),
+        ("# 怎样限制并发,为什么？", False),
+        ("# 怎样限制并发?", False),
+        ("# 怎样限制并发。", False),
+    ],
+)
+def test_title_check_finds_what_it_guards(title: str, expected: bool) -> None:
+    assert is_a_question(title) is expected, title
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,25 @@ def test_every_snippet_is_on_a_page() -> None:
     assert not missing, f"snippets no page includes: {missing}"
 
 
+def trailing_blanks(text: str) -> list[int]:
+    """The numbers of the lines that end in spaces or tabs."""
+    return [n for n, line in enumerate(text.splitlines(), 1) if line != line.rstrip()]
+
+
+def test_shown_files_have_no_trailing_blanks() -> None:
+    """A page's copy button drops them: the copied text would differ from the file."""
+    found = {
+        p.relative_to(pages.SNIPPETS).as_posix(): lines
+        for p in SNIPPET_FILES
+        if (lines := trailing_blanks(p.read_text("utf-8", "replace")))
+    }
+    assert not found, f"lines ending in blanks: {found}"
+
+
+def test_the_blank_check_finds_what_it_guards() -> None:
+    assert trailing_blanks("a\n    \nb \nc\t\nd") == [2, 3, 4]
+
+
 @pytest.mark.parametrize("folder", SNIPPET_FOLDERS)
 def test_one_name_for_page_snippets_and_tests(folder: str) -> None:
     """docs/<name>.md shows snippets/<name>/, tests/test_<name>.py tests it."""
