@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Iterator
 
@@ -19,6 +20,12 @@ import claims
 import pages
 import servers
 from servers import Running
+
+# A reader's terminal is not a CI service's: with CI or BUILD_NUMBER set, pytest
+# prints its summary lines untruncated (_pytest.compat.running_on_ci), so the
+# readers' pytest runs the pages show would print differently under CI.
+for _name in ("CI", "BUILD_NUMBER"):
+    os.environ.pop(_name, None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

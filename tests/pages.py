@@ -9,11 +9,16 @@ before a comparison is declared here, in ``VOLATILE``.
 from __future__ import annotations
 
 import ast
+import contextlib
+import importlib
 import io
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import markdown
 import yaml
@@ -22,6 +27,25 @@ from pytest_codeblocks import extract_from_buffer
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SNIPPETS = ROOT / "snippets"
+
+
+@contextlib.contextmanager
+def imported(folder: Path, *names: str) -> Iterator[dict[str, ModuleType]]:
+    """Modules of one snippet folder, imported as a reader runs them: from there.
+
+    Other folders have modules of the same names (every page has its app.py):
+    these are imported afresh and forgotten afterwards.
+    """
+    saved = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+    sys.path.insert(0, str(folder))
+    try:
+        yield {name: importlib.import_module(name) for name in names}
+    finally:
+        sys.path.remove(str(folder))
+        for name in names:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
+
 
 # The port a page tells the reader to use; tests substitute a free one.
 READER_PORT = 8080

@@ -20,6 +20,15 @@ STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
 
 
+def reader_env() -> dict[str, str]:
+    """This environment less what pytest and coverage put into it: a reader's."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "COV_")) and k != "PYTHONWARNINGS"
+    }
+
+
 def require_program(name: str) -> str:
     """The path of a system program the tests need; fail loudly if it is missing."""
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")

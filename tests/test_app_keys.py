@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+import servers
 from app_keys import after, before, show_warnings
 
 FOLDER = Path(__file__).resolve().parent.parent / "snippets" / "app_keys"
@@ -44,15 +45,6 @@ def test_pytest_error_filter_turns_the_warning_into_an_error():
         before.create_app()
 
 
-def clean_env() -> dict[str, str]:
-    """This environment less what pytest and the test run put into it."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTEST_", "COV_")) and k != "PYTHONWARNINGS"
-    }
-
-
 CREATE_APP = "import before; before.create_app()"
 PYTEST_PROJECT = "import before\n\n\ndef test_create_app():\n    before.create_app()\n"
 VISIBILITY = {  # how Python is started: (argv after python, environment, shown)
@@ -72,7 +64,7 @@ def test_plain_python_hides_the_warning(tmp_path):
     """Five fresh interpreters at once; pytest with no plugin and no config."""
     shutil.copy(FOLDER / "before.py", tmp_path)
     (tmp_path / "test_before.py").write_text(PYTEST_PROJECT, "utf-8")
-    env = {**clean_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env = {**servers.reader_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     started = {
         how: subprocess.Popen(
             [sys.executable, *argv],

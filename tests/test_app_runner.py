@@ -8,7 +8,6 @@ a short interval; the periodic loop itself is timed in-process.
 
 import asyncio
 import contextlib
-import importlib
 import itertools
 import os
 import shutil
@@ -410,14 +409,10 @@ async def test_try_it_says_when_app_py_does_not_start(quick_folder):
 
 
 @pytest.fixture
-def run_app_module(monkeypatch):
+def run_app_module():
     """run_app.py imported as from the reader's folder, next to app.py."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    for name in ("app", "run_app"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield importlib.import_module("run_app")
-    for name in ("app", "run_app"):  # other folders have an app.py of their own
-        sys.modules.pop(name, None)
+    with pages.imported(FOLDER, "app", "run_app") as modules:
+        yield modules["run_app"]
 
 
 async def test_sock_sites_serve_the_sockets_run_app_py_makes(run_app_module, ports):

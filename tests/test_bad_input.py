@@ -57,6 +57,7 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 import pages
+import servers
 from external_service import fake_es
 
 TIMEOUT = 5
@@ -868,7 +869,7 @@ def test_planted_bugs_are_found(tmp_path):
     """With the settings above (10 examples, derandomized) each planted bug is found."""
     (tmp_path / "planted").mkdir()
     (tmp_path / "planted" / "app.py").write_text(PLANTED_RECIPE, "utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env = servers.reader_env()
     env.update(FAQ_BAD_INPUT_PLANTED=str(tmp_path), PYTHONPATH=str(tmp_path))
     argv = [sys.executable, "-m", "pytest", __file__, "-p", "no:cacheprovider"]
     argv += ["-p", "no:xdist", "--no-cov", "-q", "-rN", "--tb=short"]

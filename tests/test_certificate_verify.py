@@ -11,7 +11,6 @@ what a fresh process does, as processes.
 import asyncio
 import datetime
 import hashlib
-import importlib
 import logging
 import os
 import re
@@ -44,12 +43,8 @@ def snippets(monkeypatch, tmp_path) -> dict[str, ModuleType]:
     # unset, and unset again afterwards whatever a test or env_var.py sets
     monkeypatch.setenv("SSL_CERT_FILE", "")
     monkeypatch.delenv("SSL_CERT_FILE")
-    monkeypatch.syspath_prepend(str(FOLDER))
-    for name in MODULES:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield {name: importlib.import_module(name) for name in MODULES}
-    for name in MODULES:  # other folders have modules of the same names
-        sys.modules.pop(name, None)
+    with pages.imported(FOLDER, *MODULES) as modules:
+        yield modules
 
 
 def as_compared(text: str) -> str:

@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import socket
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -290,14 +289,10 @@ async def test_with_only_total_a_silent_upstream_takes_all_of_it(silent_upstream
 
 
 @pytest.fixture
-def upstreams(monkeypatch):
+def upstreams():
     """upstreams.py imported as a reader runs it: from a folder that holds app.py."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    for name in ("app", "upstreams"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield importlib.import_module("upstreams")
-    for name in ("app", "upstreams"):  # other folders have an app.py of their own
-        sys.modules.pop(name, None)
+    with pages.imported(FOLDER, "app", "upstreams") as modules:
+        yield modules["upstreams"]
 
 
 def seconds_and_rest(output: str) -> tuple[list[int], str]:

@@ -16,7 +16,6 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ import pytest
 from aiohttp import web
 from packaging.version import Version
 
+import servers
 from deprecation_policy import app, client, client_fixed
 from deprecation_policy.app import create_app
 from pages import DOCS
@@ -127,15 +127,6 @@ print(json.dumps(report))
 '''
 
 
-def clean_env() -> dict[str, str]:
-    """This environment less what pytest and the test run put into it."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTEST_", "COV_")) and k != "PYTHONWARNINGS"
-    }
-
-
 def project(root: Path, name: str, fragment: str, client_file: str) -> str:
     """A reader's project: the pyproject.toml fragment, app.py, client.py, the test."""
     folder = root / name
@@ -171,7 +162,7 @@ def reader_runs(tmp_path_factory) -> dict:
     (root / "driver.py").write_text(
         DRIVER.replace("*PLUGINS", f"*{READER_PLUGINS!r}"), "utf-8"
     )
-    env = {**clean_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env = {**servers.reader_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     starts = {
         "driver": [sys.executable, "driver.py", *projects],
         "-W default::DeprecationWarning": [

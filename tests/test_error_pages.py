@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import re
@@ -348,16 +347,12 @@ async def test_an_unexpected_exception_is_a_500_and_a_log_record(
 
 
 @pytest.fixture
-def crash(monkeypatch):
+def crash():
     """crash.py imported as a reader runs it: from a folder that holds app.py."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    for name in ("app", "crash"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
     handlers = list(logging.getLogger("app").handlers)
-    yield importlib.import_module("crash")
+    with pages.imported(FOLDER, "app", "crash") as modules:
+        yield modules["crash"]
     logging.getLogger("app").handlers[:] = handlers
-    for name in ("app", "crash"):  # other folders have an app.py of their own
-        sys.modules.pop(name, None)
 
 
 @pytest.mark.claim("客户端只看到通用的说明")

@@ -9,13 +9,11 @@ page describes (answer pings or not), and aiohttp's own client.
 import asyncio
 import base64
 import hashlib
-import importlib
 import itertools
 import logging
 import os
 import re
 import socket
-import sys
 from dataclasses import dataclass
 
 import aiohttp
@@ -425,14 +423,10 @@ async def test_pongs_end_each_wait_of_receive_timeout(serve):
 
 
 @pytest.fixture
-def silent(monkeypatch):
+def silent():
     """silent.py imported as a reader runs it: from a folder that holds app.py."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    for name in ("app", "silent"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield importlib.import_module("silent")
-    for name in ("app", "silent"):  # other folders have an app.py of their own
-        sys.modules.pop(name, None)
+    with pages.imported(FOLDER, "app", "silent") as modules:
+        yield modules["silent"]
     logging.getLogger("app").handlers.clear()
 
 

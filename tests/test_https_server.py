@@ -8,7 +8,6 @@ ClientHello bytes made by Python's ssl module, certificates from trustme.
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import runpy
@@ -39,12 +38,8 @@ AIOHTTP_LOGGERS = ("aiohttp.server", "aiohttp.access")
 def snippets(monkeypatch, tmp_path) -> dict[str, ModuleType]:
     """The page's programs, imported from their folder, run in an empty folder."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(FOLDER))
-    for name in MODULES:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield {name: importlib.import_module(name) for name in MODULES}
-    for name in MODULES:  # other folders have modules of the same names
-        sys.modules.pop(name, None)
+    with pages.imported(FOLDER, *MODULES) as modules:
+        yield modules
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ Every server is the page's ``create_app()`` or a small aiohttp app on 127.0.0.1.
 """
 
 import asyncio
-import importlib
 import inspect
 import json
 import os
@@ -52,14 +51,10 @@ async def run_python(
 
 
 @pytest.fixture
-def server_side(monkeypatch):
+def server_side():
     """server_side.py imported as a reader runs it: from a folder that holds app.py."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    for name in ("app", "server_side"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield importlib.import_module("server_side")
-    for name in ("app", "server_side"):  # other folders have an app.py of their own
-        sys.modules.pop(name, None)
+    with pages.imported(FOLDER, "app", "server_side") as modules:
+        yield modules["server_side"]
 
 
 def excerpt(line: bytes) -> str:

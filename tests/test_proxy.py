@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import re
 import signal
-import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -146,14 +144,10 @@ async def settle() -> AsyncIterator[None]:
 
 
 @pytest.fixture
-def snippets(monkeypatch) -> Iterator[dict[str, ModuleType]]:
+def snippets() -> Iterator[dict[str, ModuleType]]:
     """The page's programs imported as a reader runs them: from their folder."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    for name in MODULES:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield {name: importlib.import_module(name) for name in MODULES}
-    for name in MODULES:  # other folders may have modules of the same names
-        sys.modules.pop(name, None)
+    with pages.imported(FOLDER, *MODULES) as modules:
+        yield modules
 
 
 def shown(path: str) -> str:

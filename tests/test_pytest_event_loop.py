@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+import servers
 from pages import SNIPPETS
 from pytest_event_loop import app
 from pytest_event_loop.app import create_app
@@ -91,15 +91,6 @@ print(json.dumps(report))
 '''
 
 
-def clean_env() -> dict[str, str]:
-    """This environment less what pytest and the test run put into it."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTEST_", "COV_")) and k != "PYTHONWARNINGS"
-    }
-
-
 def project(root: Path, name: str, config: str, conftest: str | None = None) -> str:
     """A reader's project folder: the page's files and this pyproject.toml."""
     folder = root / name
@@ -141,7 +132,10 @@ def reader_runs(tmp_path_factory) -> dict:
         DRIVER.replace("*PLUGINS", f"*{READER_PLUGINS!r}"), "utf-8"
     )
     # COLUMNS: pytest cuts its summary lines to the terminal's width.
-    env = {**clean_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "COLUMNS": "80"}
+    env = servers.reader_env() | {
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "COLUMNS": "80",
+    }
     result = subprocess.run(
         [sys.executable, "driver.py", json.dumps(runs)],
         cwd=root,

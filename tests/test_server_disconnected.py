@@ -5,7 +5,6 @@ Every server here is the page's idle_server.py (raw asyncio sockets on 127.0.0.1
 in its own thread) or a real aiohttp server; nothing is mocked.
 """
 
-import importlib
 import logging
 import sys
 import time
@@ -26,14 +25,10 @@ PAUSE = 0.3
 
 
 @pytest.fixture
-def snippets(monkeypatch) -> dict[str, ModuleType]:
+def snippets() -> dict[str, ModuleType]:
     """The page's programs imported as a reader runs them: from their folder."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    for name in MODULES:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield {name: importlib.import_module(name) for name in MODULES}
-    for name in MODULES:  # other folders have modules of the same names
-        sys.modules.pop(name, None)
+    with pages.imported(FOLDER, *MODULES) as modules:
+        yield modules
 
 
 def shown(name: str) -> str:

@@ -7,9 +7,7 @@ counts in this process while the download runs.
 
 import asyncio
 import hashlib
-import importlib
 import os
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -28,14 +26,10 @@ TIMEOUT = 20
 
 
 @pytest.fixture
-def snippets(monkeypatch) -> dict[str, ModuleType]:
+def snippets() -> dict[str, ModuleType]:
     """The page's programs imported as a reader runs them: from their folder."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    for name in MODULES:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield {name: importlib.import_module(name) for name in MODULES}
-    for name in MODULES:  # other folders have modules of the same names
-        sys.modules.pop(name, None)
+    with pages.imported(FOLDER, *MODULES) as modules:
+        yield modules
 
 
 class Served:

@@ -186,6 +186,11 @@ def test_page_says_what_it_was_verified_with(visit):
     record_path = pages.ROOT / os.environ.get(
         "FAQ_VERIFIED_RECORD", ".nox/verified.json"
     )
+    if not record_path.is_file():
+        pytest.fail(
+            f"no {record_path}: a full, passing `nox -s tests` writes it; run that",
+            pytrace=False,
+        )
     record = json.loads(record_path.read_text("utf-8"))
     notes = visit.tab.locator(".admonition.success")
     if visit.source.name == "index.md":
