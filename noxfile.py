@@ -106,7 +106,11 @@ def tests(session: nox.Session) -> None:
     # 95 s with 3 and 98 s with 4).
     workers = str((os.cpu_count() or 1) + 1)
     xdist = ["--numprocesses", workers, "--dist", "loadgroup"]
-    session.run("pytest", *xdist, "--cov", "--cov-report", "term-missing", *args)
+    # ... and fail if a group ran in several workers (`python -m`: the plugin is
+    # imported from this folder).
+    xdist += ["-p", "tests.xdist_groups"]
+    cov = ["--cov", "--cov-report", "term-missing"]
+    session.run("python", "-m", "pytest", *xdist, *cov, *args)
     if not session.posargs:  # a full, passing run: the site says what it verified
         session.run("python", "-c", RECORD_VERSIONS, VERIFIED_RECORD)
 

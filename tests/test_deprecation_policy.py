@@ -1,7 +1,7 @@
 """deprecation_policy: a project's pytest fails on aiohttp's DeprecationWarning.
 
 What a reader sees from fresh interpreters is collected by one start of Python
-(``reader_runs``): it imports client.py the way a web app would, then runs
+(``policy_runs``): it imports client.py the way a web app would, then runs
 ``pytest`` once per project variant, each in a forked child of that process. A
 child starts from the same state as ``python -m pytest`` in the project folder
 (nothing of the project imported, Python's default warning filters), with the
@@ -138,8 +138,10 @@ def project(root: Path, name: str, fragment: str, client_file: str) -> str:
     return name
 
 
-@pytest.fixture(scope="session")  # once per worker: other modules run between its tests
-def reader_runs(tmp_path_factory) -> dict:
+# Session scope: once, in the one worker that runs the tests using it (their
+# xdist_group); other modules' tests run in that worker in between.
+@pytest.fixture(scope="session")
+def policy_runs(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("deprecation_policy")
     fragment = PYPROJECT.read_text("utf-8")
     assert ERROR_LINE in fragment and LOOP_SCOPE_LINE in fragment, fragment
@@ -227,16 +229,16 @@ async def test_old_client_warns_twice_from_the_callers_line(server):
 @pytest.mark.claim(
     "只有当警告被记在 `__main__` 模块（也就是直接运行的那个脚本）的某一行上时才显示"
 )
-def test_an_imported_client_warns_nowhere(reader_runs):
-    imported = reader_runs["imported"]
+def test_an_imported_client_warns_nowhere(policy_runs):
+    imported = policy_runs["imported"]
     assert imported == {"status": 0, "output": "服务器收到的用户名：alice\n"}, imported
 
 
 @pytest.mark.xdist_group("deprecation_policy")
 @pytest.mark.claim("加上 `-W default::DeprecationWarning` 或 `-X dev`")
 @pytest.mark.parametrize("flags", ["-W default::DeprecationWarning", "-X dev"])
-def test_flags_show_the_warnings_of_an_imported_client(reader_runs, flags):
-    status, out, err = reader_runs["flags"][flags]
+def test_flags_show_the_warnings_of_an_imported_client(policy_runs, flags):
+    status, out, err = policy_runs["flags"][flags]
     assert (status, out) == (0, "服务器收到的用户名：alice\n"), err
     assert f"client.py:11: DeprecationWarning: {BASIC_AUTH_WARNING}" in err, err
     assert f"client.py:12: DeprecationWarning: {AUTH_PARAM_WARNING}" in err, err
@@ -360,8 +362,8 @@ def test_pytest_aiohttp_brings_pytest_asyncio():
 @pytest.mark.xdist_group("deprecation_policy")
 @pytest.mark.claim("任何警告都会变成异常，让对应的测试失败")
 @pytest.mark.claim("报告里能看到 `E       DeprecationWarning: BasicAuth is deprecated")
-def test_fragment_fails_the_suite_on_the_old_client(reader_runs):
-    run = reader_runs["projects"]["fragment"]
+def test_fragment_fails_the_suite_on_the_old_client(policy_runs):
+    run = policy_runs["projects"]["fragment"]
     assert run["status"] == 1, run["output"]
     assert f"E       DeprecationWarning: {BASIC_AUTH_WARNING}" in run["output"]
     assert outcome(run["output"]) == "1 failed", run["output"]
@@ -369,8 +371,8 @@ def test_fragment_fails_the_suite_on_the_old_client(reader_runs):
 
 @pytest.mark.xdist_group("deprecation_policy")
 @pytest.mark.claim("再运行 `python -m pytest`，测试通过，也没有任何警告")
-def test_fragment_passes_once_the_client_is_fixed(reader_runs):
-    run = reader_runs["projects"]["fixed"]
+def test_fragment_passes_once_the_client_is_fixed(policy_runs):
+    run = policy_runs["projects"]["fixed"]
     assert run["status"] == 0, run["output"]
     assert outcome(run["output"]) == "1 passed", run["output"]
     assert "warning" not in run["output"].lower(), run["output"]
@@ -378,8 +380,8 @@ def test_fragment_passes_once_the_client_is_fixed(reader_runs):
 
 @pytest.mark.xdist_group("deprecation_policy")
 @pytest.mark.claim("只在末尾的 “warnings summary” 里列出两条警告")
-def test_without_the_error_line_the_warnings_only_reach_the_summary(reader_runs):
-    run = reader_runs["projects"]["no-error"]
+def test_without_the_error_line_the_warnings_only_reach_the_summary(policy_runs):
+    run = policy_runs["projects"]["no-error"]
     assert run["status"] == 0, run["output"]
     assert outcome(run["output"]) == "1 passed, 2 warnings", run["output"]
     assert "warnings summary" in run["output"], run["output"]
@@ -389,10 +391,10 @@ def test_without_the_error_line_the_warnings_only_reach_the_summary(reader_runs)
 @pytest.mark.claim("pytest-asyncio 启动时会发出一条 `PytestDeprecationWarning`")
 @pytest.mark.claim("就让 pytest 以 `INTERNALERROR` 退出")
 @pytest.mark.claim("更早的 pytest 不会因此中止，测试照常运行")
-def test_error_line_needs_the_loop_scope_setting(reader_runs):
+def test_error_line_needs_the_loop_scope_setting(policy_runs):
     """pytest-asyncio warns at start-up without it; "error" makes that fatal from
     pytest 9.2 on, which applies the configured filters in pytest_configure."""
-    run = reader_runs["projects"]["no-loop-scope"]
+    run = policy_runs["projects"]["no-loop-scope"]
     warned = (
         'PytestDeprecationWarning: The configuration option "asyncio_default_fixture'
         '_loop_scope" is unset.'
@@ -420,9 +422,9 @@ def test_error_line_needs_the_loop_scope_setting(reader_runs):
         ("by-module", "1 failed", BASIC_AUTH_WARNING),
     ],
 )
-def test_exemptions_after_the_error_line(reader_runs, name, expected, raised):
+def test_exemptions_after_the_error_line(policy_runs, name, expected, raised):
     """The fragment with rules added after "error", as the page shows them."""
-    run = reader_runs["projects"][name]
+    run = policy_runs["projects"][name]
     assert outcome(run["output"]) == expected, run["output"]
     if raised is not None:
         found = re.search(

@@ -1,6 +1,6 @@
 """pytest_event_loop: a reader's suite shares one TestClient for the whole session.
 
-What a reader sees is collected by one start of Python (``reader_runs``): it runs
+What a reader sees is collected by one start of Python (``loop_runs``): it runs
 ``pytest`` once per project variant, each in a forked child of that process, as
 test_deprecation_policy does. A child starts from the state of ``python -m
 pytest`` in the project folder, with the reader's plugins only (pytest-asyncio
@@ -103,8 +103,10 @@ def project(root: Path, name: str, config: str, conftest: str | None = None) -> 
     return name
 
 
-@pytest.fixture(scope="session")  # once per worker: other modules run between its tests
-def reader_runs(tmp_path_factory) -> dict:
+# Session scope: once, in the one worker that runs the tests using it (their
+# xdist_group); other modules' tests run in that worker in between.
+@pytest.fixture(scope="session")
+def loop_runs(tmp_path_factory) -> dict:
     """{variant: {"status", "output"}} of `python -m pytest` in each project."""
     root = tmp_path_factory.mktemp("pytest_event_loop")
     before, fixed = CONFIG.read_text("utf-8"), CONFIG_FIXED.read_text("utf-8")
@@ -190,8 +192,8 @@ def outcome(output: str) -> str:
         ("fixed", 0, "3 passed"),
     ],
 )
-def test_the_page_shows_the_readers_runs(reader_runs, name, status, result):
-    run = reader_runs[name]
+def test_the_page_shows_the_readers_runs(loop_runs, name, status, result):
+    run = loop_runs[name]
     assert (run["status"], outcome(run["output"])) == (status, result), run["output"]
     shown = SHOWN[name].read_text("utf-8")
     assert masked(shortened(run["output"])) == masked(shown), run["output"]
@@ -199,11 +201,11 @@ def test_the_page_shows_the_readers_runs(reader_runs, name, status, result):
 
 @pytest.mark.xdist_group("pytest_event_loop")
 @pytest.mark.claim("清理代码在另一个循环里等这个任务")
-def test_the_shown_runs_fail_where_the_page_says(reader_runs):
+def test_the_shown_runs_fail_where_the_page_says(loop_runs):
     """The lines the page's explanations name, in the runs it shows."""
-    before = reader_runs["before"]["output"]
+    before = loop_runs["before"]["output"]
     assert before.count(f"E   {TIMEOUT_MESSAGE}") == 2, before
-    tests_only = reader_runs["tests-only"]["output"]
+    tests_only = loop_runs["tests-only"]["output"]
     assert "ERROR at teardown of test_own_app" in tests_only, tests_only
     found = re.search(
         r"^E   RuntimeError: Task <.*> got Future <Task pending name='Task-\d+' "
@@ -217,8 +219,8 @@ def test_the_shown_runs_fail_where_the_page_says(reader_runs):
 @pytest.mark.xdist_group("pytest_event_loop")
 @pytest.mark.claim("`client` 在整个会话里只创建一次")
 @pytest.mark.claim("`aiohttp_client` 仍然在用到它的那个测试结束时清理")
-def test_setup_show_names_each_fixtures_lifetime(reader_runs):
-    run = reader_runs["setup-show"]
+def test_setup_show_names_each_fixtures_lifetime(loop_runs):
+    run = loop_runs["setup-show"]
     lines = [line.strip() for line in run["output"].splitlines()]
     assert run["status"] == 0, run["output"]
     assert lines.count("SETUP    S client") == 1, run["output"]
@@ -237,8 +239,8 @@ def test_setup_show_names_each_fixtures_lifetime(reader_runs):
 @pytest.mark.xdist_group("pytest_event_loop")
 @pytest.mark.claim("前两个测试照样报 `Timeout context manager should be used")
 @pytest.mark.claim("报 `RuntimeError: Event loop is closed`")
-def test_the_fixture_setting_alone_is_not_enough(reader_runs):
-    run = reader_runs["fixtures-only"]
+def test_the_fixture_setting_alone_is_not_enough(loop_runs):
+    run = loop_runs["fixtures-only"]
     assert outcome(run["output"]) == "2 failed, 1 passed, 1 error", run["output"]
     assert run["output"].count(f"E   {TIMEOUT_MESSAGE}") == 2, run["output"]
     assert "ERROR at teardown of test_own_app" in run["output"], run["output"]
@@ -247,8 +249,8 @@ def test_the_fixture_setting_alone_is_not_enough(reader_runs):
 
 @pytest.mark.xdist_group("pytest_event_loop")
 @pytest.mark.claim("pytest 让它们失败：“async def functions are not natively")
-def test_without_auto_mode_the_tests_are_not_run(reader_runs):
-    run = reader_runs["strict"]
+def test_without_auto_mode_the_tests_are_not_run(loop_runs):
+    run = loop_runs["strict"]
     assert outcome(run["output"]) == "3 failed", run["output"]
     failed = "Failed: async def functions are not natively supported."
     assert run["output"].count(failed) == 3, run["output"]
@@ -260,8 +262,8 @@ def test_without_auto_mode_the_tests_are_not_run(reader_runs):
     "`ScopeMismatch: You tried to access the function scoped fixture "
     "_function_scoped_runner with a session scoped request object`"
 )
-def test_a_session_fixture_needs_the_session_loop(reader_runs):
-    run = reader_runs["no-loop-scope"]
+def test_a_session_fixture_needs_the_session_loop(loop_runs):
+    run = loop_runs["no-loop-scope"]
     assert run["status"] == 1, run["output"]
     assert "ERROR at setup of test_hello" in run["output"], run["output"]
     mismatch = (
