@@ -2,7 +2,7 @@
 a real aiohttp server, and "Too many open files" from a lowered RLIMIT_NOFILE.
 
 The server is the page's ``create_app()`` on 127.0.0.1, with a short delay here
-(the page's blocks run the reader's 0.2 s). Programs that lower RLIMIT_NOFILE run
+(the page's blocks run the reader's 0.5 s). Programs that lower RLIMIT_NOFILE run
 as their own processes, so this process keeps its limit.
 """
 
@@ -22,6 +22,7 @@ from aiohttp.test_utils import unused_port
 
 import pages
 from concurrency_limit import compare, emfile, timeouts
+from concurrency_limit.app import DELAY as READER_DELAY
 from concurrency_limit.app import create_app
 
 FOLDER = pages.SNIPPETS / "concurrency_limit"
@@ -67,8 +68,8 @@ async def fast(aiohttp_server) -> Served:
 
 @pytest.fixture
 async def reader_speed(aiohttp_server) -> Served:
-    """The page's server with the reader's 0.2 s per request."""
-    return await serve(aiohttp_server, 0.2)
+    """The page's server with the reader's 0.5 s per request."""
+    return await serve(aiohttp_server, READER_DELAY)
 
 
 @pytest.fixture
@@ -231,7 +232,7 @@ async def test_a_response_holds_its_connection_until_its_body_is_in(body_server)
 
 
 @pytest.mark.claim(
-    "后两个请求先排队 0.2 秒，拿到连接时只剩 0.1 秒，服务器还没处理完就超时了"
+    "后两个请求先排队 0.5 秒，拿到连接时只剩 0.25 秒，服务器还没处理完就超时了"
 )
 @pytest.mark.claim("抛出 `TimeoutError`")
 @pytest.mark.claim("超时从这时算起，4 个请求都成功")
@@ -255,7 +256,7 @@ async def test_timeouts_prints_what_the_page_shows(reader_speed, capsys):
     ],
 )
 async def test_time_in_the_queue_counts(reader_speed, timeout, raises):
-    """The second request waits 0.2 s for the only connection."""
+    """The second request waits 0.5 s for the only connection."""
     connector = aiohttp.TCPConnector(limit=1)
     async with aiohttp.ClientSession(connector=connector) as session:
         first = asyncio.ensure_future(compare.fetch(session, reader_speed.url))

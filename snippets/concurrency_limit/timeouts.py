@@ -1,4 +1,4 @@
-"""排队等连接的时间算不算在超时里：limit=2 对 Semaphore(2)，每个请求的超时是 0.3 秒。"""
+"""排队等连接的时间算不算在超时里：limit=2 对 Semaphore(2)，每个请求的超时是 0.75 秒。"""
 
 import asyncio
 
@@ -6,7 +6,7 @@ import aiohttp
 
 URL = "http://127.0.0.1:8080/work"
 REQUESTS = 4
-SECONDS = 0.3  # 每个请求的总超时；服务器处理一个请求要 0.2 秒
+SECONDS = 0.75  # 每个请求的总超时；服务器处理一个请求要 0.5 秒
 
 
 async def fetch(session: aiohttp.ClientSession, url: str) -> str:
