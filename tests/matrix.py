@@ -248,6 +248,14 @@ def plan(page: Path, every_release: bool) -> list[Run]:
     runs: dict[tuple, Run] = {}
     for requirement in requirements:
         versions = [(v, False) for v in chosen_versions(requirement, every_release)]
+        lowest = in_range(requirement)[0]
+        for spec in requirement.specifier:  # the claimed minimum is what runs first
+            if spec.operator == ">=" and Version(spec.version) != lowest:
+                raise SystemExit(
+                    f"{page.name}: `{requirement}` claims {spec.version}, a release "
+                    f"PyPI does not offer (yanked, or never made); the oldest one a "
+                    f"reader can install is {lowest}: declare that"
+                )
         versions += [(v, True) for v in excluded(requirement)]
         for version, broken in versions:
             pins = tuple(

@@ -9,6 +9,7 @@ middleware is also served in-process (TCP and Unix sockets) for coverage.
 
 import asyncio
 import contextlib
+import grp
 import itertools
 import os
 import re
@@ -91,7 +92,6 @@ def sock_dir() -> Iterator[Path]:
 
 
 @pytest.mark.claim("对端 127.0.0.1 不在 `TRUSTED_PROXIES` 里")
-@pytest.mark.claim("aiohttp 自己不看 `X-Forwarded-For`")
 @pytest.mark.parametrize(
     "headers",
     [
@@ -142,6 +142,17 @@ async def remote_and_scheme(request: web.Request) -> web.Response:
     return web.Response(text=repr((request.remote, request.scheme)))
 
 
+@pytest.mark.claim("aiohttp 自己不看 `X-Forwarded-For`")
+@pytest.mark.claim("`request.scheme`\n只看连接是不是 TLS")
+async def test_aiohttp_itself_ignores_the_forwarded_headers(aiohttp_client):
+    """A bare app (no middleware) over TCP, with every forwarding header forged."""
+    app = web.Application()
+    app.router.add_get("/", remote_and_scheme)
+    client = await aiohttp_client(app)
+    resp = await client.get("/", headers=SPOOF)
+    assert await resp.text() == "('127.0.0.1', 'http')"
+
+
 @pytest.mark.claim("经 Unix socket 进来的请求，`request.remote` 是空字符串")
 @pytest.mark.claim("没有 `forwarded()` 中间件，应用就看不到任何客户端地址")
 async def test_a_unix_socket_peer_has_no_address(unix_server):
@@ -178,8 +189,9 @@ async def test_a_unix_socket_peer_is_the_proxy(unix_server, headers, remote, sch
 # --- nginx in front of two processes ----------------------------------------------
 
 
-def backend_commands(sock_dir: Path) -> tuple[int, list[list[str]]]:
-    """backends.sh: its umask and its `python app.py --path ... &` lines."""
+def backend_commands(sock_dir: Path) -> tuple[int, list[tuple[list[str], str]]]:
+    """backends.sh: its umask, and (argv, socket path) of each of its
+    `sg www-data -c "python app.py --path ..." &` lines."""
     lines = [
         line
         for line in BACKENDS.read_text("utf-8").splitlines()
@@ -188,10 +200,13 @@ def backend_commands(sock_dir: Path) -> tuple[int, list[list[str]]]:
     umask = int(re.fullmatch(r"umask (\d+)", lines[0]).group(1), 8)
     commands = []
     for line in lines[1:]:
-        argv = shlex.split(line.removesuffix("&"))
+        sg = shlex.split(line.removesuffix("&"))
+        assert sg[:3] == ["sg", "www-data", "-c"] and len(sg) == 4, line
+        argv = shlex.split(sg[3])
         assert argv[:3] == ["python", "app.py", "--path"], line
         path = argv[3].replace("/tmp/", f"{sock_dir}/")
-        commands.append([sys.executable, "app.py", "--path", path])
+        command = shlex.join([sys.executable, "app.py", "--path", path])
+        commands.append(([*sg[:3], command], path))
     return umask, commands
 
 
@@ -210,10 +225,12 @@ def wait_for_unix(path: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def unix_program(argv, *, umask, workdir: Path, stop, env=None) -> Iterator:
-    """Run ``argv`` until it listens on its Unix socket (its last argument,
-    or ``--bind unix:...``); stop it with ``stop`` and check it exits cleanly."""
-    path = argv[-1].removeprefix("unix:")
+def unix_program(argv, *, umask, workdir: Path, stop, env=None, path=None) -> Iterator:
+    """Run ``argv`` until it listens on its Unix socket (``path``, or else its
+    last argument or ``--bind unix:...``); stop it with ``stop`` and check it
+    exits cleanly. Under `sg ... -c` the signal goes to the program sg runs
+    (sg → sh → python): sg and sh then exit with its status."""
+    path = path or argv[-1].removeprefix("unix:")
     log = workdir / f"{Path(path).stem}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -229,7 +246,7 @@ def unix_program(argv, *, umask, workdir: Path, stop, env=None) -> Iterator:
         yield proc, path, log
     finally:
         if proc.poll() is None:
-            proc.send_signal(stop)
+            os.kill(last_child(proc.pid) if argv[0] == "sg" else proc.pid, stop)
         proc.wait(servers.STOP_TIMEOUT)
     output = log.read_text(errors="replace")
     assert proc.returncode == 0, output
@@ -250,6 +267,7 @@ def transcript(text: str) -> list[tuple[str, str]]:
 @pytest.mark.claim("只监听这个 Unix socket，不开 TCP 端口")
 @pytest.mark.claim("socket 文件的权限由进程的 umask 决定")
 @pytest.mark.claim("`umask 007` 时是 `srwxrwx---`")
+@pytest.mark.claim("socket 文件就属于这个组")
 @pytest.mark.claim("nginx 默认按顺序轮流把请求交给 `upstream` 里的每个 `server`")
 @pytest.mark.claim("应用看到的客户端就是 127.0.0.2")
 @pytest.mark.claim("aiohttp 收到 SIGTERM 和 Ctrl+C 一样正常退出")
@@ -261,12 +279,15 @@ async def test_nginx_in_front_of_two_processes(sock_dir, tmp_path):
         backends = [
             stack.enter_context(
                 # stopped as `kill %1 %2` stops them
-                unix_program(argv, umask=umask, workdir=tmp_path, stop=signal.SIGTERM)
+                unix_program(
+                    argv, umask=umask, workdir=tmp_path, stop=signal.SIGTERM, path=path
+                )
             )
-            for argv in commands
+            for argv, path in commands
         ]
         for _, path, _ in backends:
             assert stat.filemode(os.stat(path).st_mode) == "srwxrwx---", path
+            assert grp.getgrgid(os.stat(path).st_gid).gr_name == "www-data", path
         conf = NGINX_CONF.read_text("utf-8").replace("/tmp/", f"{sock_dir}/")
         port = servers.free_port()
         assert conf.count("127.0.0.1:8000") == 1, conf
@@ -295,9 +316,10 @@ async def test_nginx_in_front_of_two_processes(sock_dir, tmp_path):
             await get(f"{nginx.url}/", SPOOF, local_addr=("127.0.0.2", 0))
             for _ in range(10)
         ]
+        programs = {last_child(proc.pid) for proc, _, _ in backends}  # sg runs
     pids = [pid for pid, _ in answers]
     print(f"\nnginx: requests per backend pid: {dict(Counter(pids))}")
-    assert set(pids) == {proc.pid for proc, _, _ in backends}, pids
+    assert set(pids) == programs, pids
     assert all(a != b for a, b in itertools.pairwise(pids)), pids  # round robin
     for pid in set(pids):
         counts = [served_count(text) for p, text in answers if p == pid]
@@ -404,6 +426,14 @@ async def until_new_pids(url: str, known: set[int], new: int) -> list[tuple]:
         if len({pid for pid, _ in answers} - known) >= new:
             return answers
     raise AssertionError(f"{new} new pid(s) never answered: {Counter(answers)}")
+
+
+def last_child(pid: int) -> int:
+    """The end of a chain of only children (sg → sh → python), or ``pid``."""
+    while children := Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        [child] = children
+        pid = int(child)
+    return pid
 
 
 def parent_of(pid: int) -> int:

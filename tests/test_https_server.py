@@ -22,8 +22,8 @@ from types import ModuleType
 import aiohttp
 import pytest
 import trustme
-from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMethod, BadStatusLine
+from aiohttp import http_parser, web
+from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, BadStatusLine
 
 import pages
 import servers
@@ -316,6 +316,23 @@ async def test_the_exception(snippets, plain_port, caplog, data, message):
     assert record.getMessage() == "Error handling request from 127.0.0.1"
 
 
+@pytest.mark.claim("同样的字节得到的异常和消息不同")
+async def test_the_pure_python_parser_words_it_differently(snippets):
+    """The page's messages are the C parser's; the pure-Python one says otherwise."""
+    loop = asyncio.get_running_loop()
+    hello = snippets["knock"].client_hello()
+    parsers = [http_parser.HttpRequestParserC, http_parser.HttpRequestParserPy]
+    said = []
+    for parser in (cls(None, loop, 2**16) for cls in parsers):
+        with pytest.raises(BadHttpMessage) as raised:
+            parser.feed_data(hello)
+        said.append((type(raised.value), raised.value.message))
+    assert said == [
+        (BadHttpMethod, "Received HTTPS traffic on an HTTP port"),
+        (BadHttpMessage, "Bad line ending, expected CRLF"),
+    ]
+
+
 async def exchange_on_one_connection(port: int, first: bytes, then: bytes) -> bytes:
     """A good request, then ``then`` on the same (kept-alive) connection."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -518,9 +535,11 @@ async def test_the_filter_drops_a_bad_method_on_a_later_request(
 
 
 @pytest.mark.claim("第二条规则不起作用")
-async def test_the_access_rule_needs_r_and_s(snippets, filtered, caplog):
+@pytest.mark.parametrize("access_format", ["%a %t", "%a %r", "%a %s"])
+async def test_the_access_rule_needs_r_and_s(snippets, filtered, caplog, access_format):
     caplog.set_level(logging.DEBUG, logger="aiohttp")
-    runner = web.AppRunner(snippets["app"].create_app(), access_log_format="%a %t")
+    app = snippets["app"].create_app()
+    runner = web.AppRunner(app, access_log_format=access_format)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     try:

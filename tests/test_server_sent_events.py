@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse
+from aiohttp_sse import EventSourceResponse, sse_response
 
 import pages
 import servers
@@ -300,7 +300,7 @@ async def test_handler_cancellation_ends_the_handler_at_once(
 @pytest.mark.claim(
     "`on_shutdown` 里的 `close_streams()` 让每个连着的处理器马上结束响应"
 )
-@pytest.mark.claim("至少要等满 `shutdown_timeout`")
+@pytest.mark.claim("在那之前服务器要等满 `shutdown_timeout`")
 @pytest.mark.claim("客户端收到的是一个没有正常结束的响应")
 @pytest.mark.parametrize("close_streams", [True, False], ids=["recipe", "without"])
 async def test_stopping_the_server_ends_the_streams(close_streams):
@@ -525,6 +525,25 @@ async def test_aiohttp_sse_resumes_after_the_last_event_id(last_event_id, steps)
     async with served(app_sse.create_app(step_seconds=0.01)) as url:
         _, body = await progress(url, {"Last-Event-ID": last_event_id})
     assert body == progress_events(*steps)
+
+
+@pytest.mark.claim("没有这个请求头时是 `None`")
+@pytest.mark.parametrize("headers", [{}, {"Last-Event-ID": "7"}], ids=["none", "7"])
+async def test_last_event_id_is_the_header_or_none(headers):
+    seen = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        async with sse_response(request) as resp:
+            seen.append(resp.last_event_id)
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    async with served(app) as url:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/", headers=headers) as resp:
+                await resp.read()
+    assert seen == [headers.get("Last-Event-ID")]
 
 
 @pytest.mark.claim("`send()` 同样在客户端走了之后抛出 `ConnectionResetError`")
