@@ -135,7 +135,6 @@ async def test_the_defaults():
 
 
 @pytest.mark.claim("连到别的地址（换一个端口也算）的请求另有 3 个名额")
-@pytest.mark.claim("主机、端口、是否 TLS 三样都相同才算同一个地址")
 @pytest.mark.parametrize(
     ("limits", "most"), [({"limit_per_host": 2}, 4), ({"limit": 3}, 3)]
 )
@@ -234,7 +233,7 @@ async def test_a_response_holds_its_connection_until_its_body_is_in(body_server)
 @pytest.mark.claim(
     "后两个请求先排队 0.5 秒，拿到连接时只剩 0.25 秒，服务器还没处理完就超时了"
 )
-@pytest.mark.claim("抛出 `TimeoutError`")
+@pytest.mark.claim("抛出 `asyncio.TimeoutError`")
 @pytest.mark.claim("超时从这时算起，4 个请求都成功")
 async def test_timeouts_prints_what_the_page_shows(reader_speed, capsys):
     await timeouts.main(reader_speed.url)

@@ -409,6 +409,41 @@ async def test_netrc_gives_the_proxy_credentials(
     assert seen == aiohttp.encode_basic_auth("target", "target-secret")
 
 
+@pytest.mark.claim("请求自己带着 `Authorization` 请求头时，aiohttp 不发请求")
+@pytest.mark.claim("抛出 `ValueError: Cannot combine AUTHORIZATION header")
+@pytest.mark.parametrize("entry", [True, False], ids=["netrc-entry", "no-entry"])
+async def test_netrc_and_an_authorization_header(
+    monkeypatch, tmp_path, aiohttp_server, entry
+):
+    seen: list[str] = []
+
+    async def show(request: web.Request) -> web.Response:
+        seen.append(request.headers["Authorization"])
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/", show)
+    server = await aiohttp_server(app)
+    path = tmp_path / "netrc"
+    machine = "127.0.0.1" if entry else "elsewhere.example"
+    path.write_text(f"machine {machine} login target password target-secret\n")
+    path.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(path))
+    own = {"Authorization": aiohttp.encode_basic_auth("reader", "secret")}
+    async with aiohttp.ClientSession(trust_env=True) as session:
+        if entry:
+            with pytest.raises(ValueError) as raised:
+                await session.get(server.make_url("/"), headers=own)
+            assert str(raised.value) == (
+                "Cannot combine AUTHORIZATION header with AUTH argument "
+                "or credentials encoded in URL"
+            )
+        else:
+            async with session.get(server.make_url("/"), headers=own) as resp:
+                assert resp.status == 200
+    assert seen == ([] if entry else [own["Authorization"]])
+
+
 @pytest.mark.claim("给了 `proxy=` 的请求不看环境变量")
 async def test_proxy_argument_wins_over_the_environment(
     snippets, monkeypatch, tinyproxy
