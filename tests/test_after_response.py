@@ -111,13 +111,15 @@ async def post_order(session: aiohttp.ClientSession, target: str) -> dict:
     return body
 
 
-async def raw_post(runner: web.AppRunner, order_id: str) -> bytes:
+async def raw_post(
+    runner: web.AppRunner, order_id: str, connection: str = "close"
+) -> bytes:
     """POST on a connection of its own; everything the server sends until it closes."""
     host, port = runner.addresses[0][:2]
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(
         f"POST /orders/{order_id} HTTP/1.1\r\nHost: x\r\n".encode()
-        + b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+        + f"Content-Length: 0\r\nConnection: {connection}\r\n\r\n".encode()
     )
     async with asyncio.timeout(TIMEOUT):
         answer = await reader.read()
@@ -278,9 +280,11 @@ async def test_the_access_log_waits_for_the_work(serve, session, notify, caplog)
 
 
 @pytest.mark.claim("记成 `Error handling request`")
+@pytest.mark.claim("并关闭这条连接")
 async def test_error_after_write_eof_is_logged_and_closes_the_connection(serve, caplog):
     runner = await serve(app.create_app(failing_notify))
-    answer = (await raw_post(runner, "6")).decode()
+    # keep-alive asked for: the server closes the connection all the same
+    answer = (await raw_post(runner, "6", connection="keep-alive")).decode()
     head, _, body = answer.partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 200 OK"), answer
     assert body == '{"order": "6", "status": "accepted"}', answer

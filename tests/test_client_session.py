@@ -312,7 +312,7 @@ async def test_upstreams_script_prints_the_page_output(upstreams, capsys):
     assert shown_seconds == [0, 0, int(UPSTREAM_TIMEOUT.sock_read)], shown
 
 
-@pytest.mark.claim("`ClientTimeout` 的各项默认是 `None`")
+@pytest.mark.claim("默认都是 `None`，`None` 表示不做这一项检查")
 def test_client_timeout_fields_default_to_none():
     timeout = aiohttp.ClientTimeout()
     for field in ("total", "connect", "sock_connect", "sock_read"):

@@ -54,7 +54,7 @@ async def misbehaved(aiohttp_client):
     return await aiohttp_client(app)
 
 
-@pytest.mark.claim("**第二条连接上一个字节也没有写出**")
+@pytest.mark.claim("**第二个请求的响应一个字节也没有写出**")
 async def test_the_second_client_receives_not_a_single_byte(misbehaved, caplog):
     caplog.set_level(logging.INFO, logger="aiohttp.access")
     resp = await misbehaved.get("/")
