@@ -51,6 +51,32 @@ def app_with(*routes, middlewares=(error_pages,)) -> web.Application:
 # --- what aiohttp does without the middleware ----------------------------------------
 
 
+@pytest.mark.claim(
+    "事件循环处于调试模式时（`python -X dev`、`PYTHONASYNCIODEBUG=1`）例外"
+)
+@pytest.mark.claim("把完整的回溯放进响应体，异常的类型和消息都在里面")
+@pytest.mark.claim("调试模式下也只有通用的说明")
+@pytest.mark.parametrize("accept", ["text/plain", "text/html"])
+@pytest.mark.parametrize("middlewares", [(), (error_pages,)], ids=["aiohttp", "page"])
+async def test_debug_mode_and_the_500_body(aiohttp_client, middlewares, accept):
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)  # what -X dev and PYTHONASYNCIODEBUG=1 turn on
+    try:
+        client = await aiohttp_client(
+            app_with(("/boom", boom), middlewares=middlewares)
+        )
+        async with client.get("/boom", headers={"Accept": accept}) as resp:
+            assert resp.status == 500
+            text = await resp.text()
+    finally:
+        loop.set_debug(False)
+    if middlewares:
+        assert SECRET not in text and "RuntimeError" not in text, text
+        assert MESSAGES[500] in text, text
+    else:
+        assert "Traceback" in text and f"RuntimeError: {SECRET}" in text, text
+
+
 @pytest.mark.claim("`404: Not Found`、`405: Method Not Allowed`")
 @pytest.mark.claim("405 带响应头 `Allow`，列出这个地址接受的方法")
 async def test_aiohttp_default_404_and_405(aiohttp_client):
