@@ -64,6 +64,7 @@ async def test_both_forms_reach_the_same_database(client, db_path):
 
 
 @pytest.mark.claim("像 SQL 的那条消息通过 `?` 占位符作为普通的值存进了表里")
+@pytest.mark.claim("（没有声明时用 UTF-8）")
 @pytest.mark.parametrize("body", MESSAGES)
 async def test_message_is_stored_as_data(client, db_path, body):
     await post(client, body)
@@ -78,7 +79,6 @@ async def test_empty_message_is_rejected(client, db_path):
     assert await rows_in_file(db_path) == []
 
 
-@pytest.mark.claim("（没有声明时用 UTF-8）")
 @pytest.mark.claim("`post_message` 把这两种情况都变成 400")
 @pytest.mark.parametrize(
     ("body", "content_type"),
@@ -86,6 +86,8 @@ async def test_empty_message_is_rejected(client, db_path):
         (b"\xff\xfe", "text/plain"),
         ("你好".encode("gbk"), "text/plain; charset=utf-8"),
         (b"hello", "text/plain; charset=no-such-charset"),
+        (b"hello", "text/plain; charset=undefined"),
+        (b"xn--zz", "text/plain; charset=idna"),
     ],
 )
 async def test_message_that_is_not_text_is_rejected(
@@ -117,11 +119,16 @@ async def test_connection_is_closed_at_shutdown(app, client):
 
 
 @pytest.mark.claim("不处理的话客户端会得到 500")
-@pytest.mark.claim("解不开时抛出 `UnicodeDecodeError`")
+@pytest.mark.claim("解不开时抛出 `UnicodeError`（通常是它的子类")
+@pytest.mark.claim("`charset=undefined` 这样的编码抛出的就是 `UnicodeError` 本身")
 @pytest.mark.claim("不认识的名字时抛出 `LookupError`")
 @pytest.mark.parametrize(
     ("body", "charset", "raised"),
-    [(b"\xff\xfe", "", UnicodeDecodeError), (b"hello", "no-such-charset", LookupError)],
+    [
+        (b"\xff\xfe", "", UnicodeDecodeError),
+        (b"hello", "undefined", UnicodeError),
+        (b"hello", "no-such-charset", LookupError),
+    ],
 )
 async def test_undecodable_text_without_the_handling_is_a_500(
     aiohttp_client, body, charset, raised

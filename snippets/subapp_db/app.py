@@ -28,7 +28,7 @@ async def post_message(request: web.Request) -> web.Response:
     """/editor 子应用的处理器：request.app 就是子应用本身。"""
     try:
         body = await request.text()
-    except (UnicodeDecodeError, LookupError):  # 不是 UTF-8，或声明了不认识的 charset
+    except (UnicodeError, LookupError):  # 按声明的 charset 解不开，或 charset 不认识
         raise web.HTTPBadRequest(text="消息必须是文本\n") from None
     if not body:
         raise web.HTTPBadRequest(text="消息不能为空\n")
