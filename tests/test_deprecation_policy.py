@@ -393,7 +393,10 @@ def test_without_the_error_line_the_warnings_only_reach_the_summary(policy_runs)
 @pytest.mark.claim("更早的 pytest 不会因此中止，测试照常运行")
 def test_error_line_needs_the_loop_scope_setting(policy_runs):
     """pytest-asyncio warns at start-up without it; "error" makes that fatal from
-    pytest 9.2 on, which applies the configured filters in pytest_configure."""
+    pytest 9.2 on, which applies the configured filters in pytest_configure.
+
+    `nox -s tests` runs pytest < 9.2 (pyproject.toml says why), `nox -s matrix`
+    the newest pytest: a full `nox` runs both branches."""
     run = policy_runs["projects"]["no-loop-scope"]
     warned = (
         'PytestDeprecationWarning: The configuration option "asyncio_default_fixture'

@@ -453,6 +453,23 @@ async def test_a_session_cookie_it_cannot_read_is_a_500(
         assert "get_session" not in frames[handler_at:], frames
 
 
+@pytest.mark.claim("只对它忽略这一种警告即可")
+@pytest.mark.claim("发出位置在 `aiohttp_session`\n模块里的警告才忽略")
+@pytest.mark.parametrize(
+    "status",
+    [
+        pytest.param(200, marks=page_filters, id="page's-filters"),
+        pytest.param(500, marks=pytest.mark.filterwarnings("error"), id="error-only"),
+    ],
+)
+async def test_the_first_request_of_a_process(aiohttp_client, monkeypatch, status):
+    """aiohttp warns once per string key and process: start as a fresh process."""
+    monkeypatch.setattr(web.BaseRequest, "_seen_str_keys", set())
+    test_client = await aiohttp_client(session_app.create_app())
+    resp = await test_client.get("/")
+    assert resp.status == status, await resp.text()
+
+
 def classes_in(module: str) -> set[str]:
     """Class names a module of an installed package defines, read without import."""
     spec = importlib.util.find_spec(module)

@@ -6,6 +6,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import aiohttp
@@ -74,10 +75,21 @@ async def test_the_second_client_receives_not_a_single_byte(misbehaved, caplog):
 
 
 @pytest.mark.claim("这时得到 `ServerDisconnectedError`")
+@pytest.mark.claim("客户端会在新连接上重发一次（CHANGES #7297）")
+@pytest.mark.claim("所以一共要等两个 `keepalive_timeout`")
 async def test_a_client_without_timeout_waits_for_the_idle_connection_to_close():
-    app = web.Application(middlewares=[cached_response.misbehaved_middleware()])
+    keepalive = 0.2
+    ports: list[int] = []  # the client's port of each request the server read
+
+    @web.middleware
+    async def count(request: web.Request, handler):
+        ports.append(request.transport.get_extra_info("peername")[1])
+        return await handler(request)
+
+    middlewares = [count, cached_response.misbehaved_middleware()]
+    app = web.Application(middlewares=middlewares)
     app.router.add_get("/", cached_response.hello)
-    runner = web.AppRunner(app, keepalive_timeout=0.05)
+    runner = web.AppRunner(app, keepalive_timeout=keepalive)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
@@ -86,11 +98,20 @@ async def test_a_client_without_timeout_waits_for_the_idle_connection_to_close()
         async with aiohttp.ClientSession(timeout=no_timeout) as session:
             async with session.get(url) as resp:
                 assert await resp.text() == "Hi, I am cached!"
+            started = time.monotonic()
             with pytest.raises(aiohttp.ServerDisconnectedError):
                 async with asyncio.timeout(TIMEOUT), session.get(url):
                     pytest.fail("the second request got a response")
+            waited = time.monotonic() - started
     finally:
         await runner.cleanup()
+    if Version(aiohttp.__version__) < Version("3.10"):  # no retry before #7297
+        assert len(ports) == 2 and ports[0] == ports[1], ports
+        assert waited >= keepalive - 0.05, waited
+        return
+    first, second, again = ports
+    assert second == first and again != second, ports  # pooled, then a new one
+    assert waited >= 2 * keepalive - 0.05, waited
 
 
 @pytest.mark.claim("`run_app()` 默认是 75 秒")
