@@ -318,19 +318,21 @@ async def test_the_exception(snippets, plain_port, caplog, data, message):
 
 @pytest.mark.claim("同样的字节得到的异常和消息不同")
 async def test_the_pure_python_parser_words_it_differently(snippets):
-    """The page's messages are the C parser's; the pure-Python one says otherwise."""
+    """The page's messages are the C parser's; the pure-Python one says otherwise
+    (3.14.5: BadHttpMessage 'Bad line ending, expected CRLF'; 3.14.0: nothing yet)."""
     loop = asyncio.get_running_loop()
     hello = snippets["knock"].client_hello()
     parsers = [http_parser.HttpRequestParserC, http_parser.HttpRequestParserPy]
     said = []
     for parser in (cls(None, loop, 2**16) for cls in parsers):
-        with pytest.raises(BadHttpMessage) as raised:
+        try:
             parser.feed_data(hello)
-        said.append((type(raised.value), raised.value.message))
-    assert said == [
-        (BadHttpMethod, "Received HTTPS traffic on an HTTP port"),
-        (BadHttpMessage, "Bad line ending, expected CRLF"),
-    ]
+        except BadHttpMessage as exc:
+            said.append((type(exc), exc.message))
+        else:
+            said.append(None)
+    assert said[0] == (BadHttpMethod, "Received HTTPS traffic on an HTTP port")
+    assert said[1] != said[0], said
 
 
 async def exchange_on_one_connection(port: int, first: bytes, then: bytes) -> bytes:
