@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -37,11 +38,28 @@ def require_program(name: str) -> str:
     return path
 
 
+# The kernel gives client sockets (and bind to port 0) ports from this range:
+# one of them could take a port found free there before our program binds it.
+# The tests' servers get ports from below it.
+PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+EPHEMERAL_LOW = int(PORT_RANGE.read_text().split()[0]) if PORT_RANGE.exists() else 32768
+LOWEST_PORT = 10000
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing uses right now, from below the
+    kernel's range for client sockets (so that none of them takes it meanwhile).
+    Chosen by the system's randomness: Hypothesis seeds `random` in its tests."""
+    choose = random.SystemRandom().randrange
+    for _ in range(200):
+        port = choose(LOWEST_PORT, EPHEMERAL_LOW)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # in use, or in TIME_WAIT
+                continue
+            return port
+    raise RuntimeError(f"no free port in {LOWEST_PORT}-{EPHEMERAL_LOW - 1}")
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
