@@ -18,9 +18,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 
 import pages
+import servers
 from concurrency_limit import compare, emfile, timeouts
 from concurrency_limit.app import DELAY as READER_DELAY
 from concurrency_limit.app import create_app
@@ -480,7 +480,7 @@ async def test_emfile_in_process(fast, capsys):
 
 
 async def test_any_connection_error_is_reported_with_its_cause(capsys):
-    url = f"http://127.0.0.1:{unused_port()}/work"
+    url = f"http://127.0.0.1:{servers.free_port()}/work"
     await emfile.run(url, limit=0, requests=1)
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].startswith("  ConnectionRefusedError: [Errno 111] "), lines

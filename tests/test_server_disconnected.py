@@ -13,9 +13,9 @@ from types import ModuleType
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 
 import pages
+import servers
 
 FOLDER = pages.SNIPPETS / "server_disconnected"
 MODULES = ("idle_server", "reuse", "mitigate", "retry")
@@ -200,7 +200,7 @@ async def test_a_refused_connection_is_retried_too(snippets, caplog):
     assert issubclass(aiohttp.ClientConnectorError, aiohttp.ClientOSError)
     caplog.set_level(logging.WARNING, logger="retry")
     middleware = snippets["retry"].retry_idempotent(attempts=3, backoff=0)
-    url = f"http://127.0.0.1:{unused_port()}"
+    url = f"http://127.0.0.1:{servers.free_port()}"
     async with aiohttp.ClientSession(url, middlewares=[middleware]) as session:
         with pytest.raises(aiohttp.ClientConnectorError):
             await session.get("/")

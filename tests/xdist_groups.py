@@ -1,12 +1,13 @@
 """Fail a parallel run whose xdist groups were split over several workers.
 
-`nox -s tests` loads this plugin (``-p xdist_groups``). A page's blocks share
-the servers the page starts, and a few modules share one costly fixture: each
-such set carries an ``xdist_group`` mark so that ``--dist loadgroup`` runs it in
-one worker. When pytest-xdist stops honouring the mark, nothing fails: the
-tests pass in several workers, each starting the same servers again (this
-happened with pytest 9.2 and pytest-xdist 3.8, pytest-dev/pytest-xdist#1386).
-This plugin makes it fail.
+`nox -s tests` loads this plugin (``python -m pytest -p tests.xdist_groups``).
+A page's blocks share the servers the page starts, and a few modules share one
+costly fixture: each such set carries an ``xdist_group`` mark so that
+``--dist loadgroup`` runs it in one worker. When pytest-xdist stops honouring
+the mark, nothing fails: the tests pass in several workers, each starting the
+same servers again (this happened with pytest 9.2 and pytest-xdist 3.8,
+pytest-dev/pytest-xdist#1386). This plugin makes it fail; tests/test_servers.py
+shows it does.
 """
 
 from __future__ import annotations
