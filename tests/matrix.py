@@ -76,7 +76,7 @@ SHARED = ["tests/pages.py", "tests/servers.py", "tests/conftest.py"]
 SHARED += ["tests/test_pages.py", "tests/claims.py"]
 # How this module makes a run (its environments and its pytest command): raise
 # it when a change here changes that. Record keeping and printing do not count.
-RUN_FORMAT = 1
+RUN_FORMAT = 2
 # ... and of the configuration files, only what a page's tests read: pytest's
 # settings (pyproject.toml) and how includes are resolved (mkdocs.yml).
 PYTEST_SETTINGS = tomllib.loads((pages.ROOT / "pyproject.toml").read_text("utf-8"))
@@ -280,6 +280,17 @@ def plan(page: Path, every_release: bool) -> list[Run]:
 VENV_LOCKS: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
 
 
+def uv_run(argv: list[str], given: str | None = None) -> str:
+    """Run uv (``given`` on its input); return what it printed, or raise
+    InstallFailed with the first line of its complaint."""
+    result = subprocess.run(
+        argv, input=given, capture_output=True, text=True, check=False
+    )
+    if result.returncode:
+        raise InstallFailed(first_line(result.stderr or result.stdout))
+    return result.stdout
+
+
 def venv(uv: str, interpreter: str, requirements: list[str], kind: str) -> Path:
     """A virtual environment with exactly ``requirements`` (reused if it exists)."""
     key = json.dumps([kind, interpreter, sorted(requirements)])
@@ -288,23 +299,84 @@ def venv(uv: str, interpreter: str, requirements: list[str], kind: str) -> Path:
     python = folder / "bin" / "python"
     with VENV_LOCKS[folder.name]:
         if not (folder / ".complete").exists():
-            create = [uv, "venv", "-q", "--clear", "-p", interpreter, str(folder)]
-            subprocess.run(create, check=True)
+            uv_run([uv, "venv", "-q", "--clear", "-p", interpreter, str(folder)])
             # Not compiled here: the run writes the bytecode of what it imports
             # (PYTHONDONTWRITEBYTECODE is cleared in execute()), once. Compiling
             # every module at install took 22-35 % longer (measured: 3 pages'
             # 39 and 44 runs, 109.8 s and 69.7 s against 70.6 s and 54.3 s).
             install = [uv, "pip", "install", "-q", "--python", str(python)]
-            result = subprocess.run(
-                [*install, *requirements],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                check=False,
-            )
-            if result.returncode:
-                raise InstallFailed(first_line(result.stdout))
+            uv_run([*install, *requirements])
             (folder / ".complete").write_text("")
+    return python
+
+
+def site_packages(python: Path) -> Path:
+    """The site-packages folder of the virtual environment of ``python``."""
+    found = sorted(python.parent.parent.glob("lib/python3.*/site-packages"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def tester_venv(uv: str, interpreter: str, reader: Path, tools: list[str]) -> Path:
+    """An environment for a page's test module: the reader's, and the test tools.
+
+    The same packages as one environment holding the reader's requirements
+    and ``tools``, resolved together, with the reader's exact versions. It is
+    made of layers, so that what many runs share is installed and compiled to
+    bytecode once: a virtual environment of its own whose site-packages adds
+    (a ``.pth`` file) the reader's environment and then a folder holding only
+    the tools and what they need beyond the reader's packages, shared by every
+    run that resolves to the same tools. Programs the tests start with this
+    Python see both; the reader's programs run with the reader's Python alone.
+    Measured on 5 pages (62 runs) from no environments, uv's cache full: 301 s
+    of CPU (175 s wall) with an environment of its own for each run's tests,
+    264 s (149 s) with the layers.
+    """
+    frozen = uv_run([uv, "pip", "freeze", "-q", "--python", str(reader)]).split()
+    provided = {canonicalize_name(line.partition("==")[0]) for line in frozen}
+    key = hashlib.sha256(json.dumps([interpreter, frozen, tools]).encode())
+    folder = WORK / "venvs" / f"test-{key.hexdigest()[:16]}"
+    python = folder / "bin" / "python"
+    with VENV_LOCKS[folder.name]:
+        if (folder / ".complete").exists():
+            return python
+        # Resolved with the reader's packages held at their versions.
+        constraints = folder.with_suffix(".constraints.txt")
+        constraints.parent.mkdir(parents=True, exist_ok=True)
+        constraints.write_text("\n".join(frozen) + "\n")
+        compile_ = [uv, "pip", "compile", "-q", "--no-header", "--no-annotate"]
+        compile_ += ["-p", interpreter, "-c", str(constraints), "-"]
+        resolved = uv_run(compile_, "\n".join(frozen + tools)).splitlines()
+        extra = sorted(
+            line.strip()
+            for line in resolved
+            if line.strip() and not line.startswith("#")
+            and canonicalize_name(line.partition("==")[0].strip()) not in provided
+        )  # fmt: skip
+        tools_key = hashlib.sha256(json.dumps([interpreter, extra]).encode())
+        layer = WORK / "tools" / tools_key.hexdigest()[:16]
+        with VENV_LOCKS[layer.name]:
+            if not (layer / ".complete").exists():
+                shutil.rmtree(layer, ignore_errors=True)
+                install = [uv, "pip", "install", "-q", "--no-deps", "-p", interpreter]
+                uv_run([*install, "--target", str(layer), *extra])
+                (layer / ".complete").write_text("")
+        uv_run([uv, "venv", "-q", "--clear", "-p", interpreter, str(folder)])
+        layers = [site_packages(reader), layer]
+        (site_packages(python) / "faq_layers.pth").write_text(
+            "".join(f"import site; site.addsitedir({str(p)!r})\n" for p in layers)
+        )
+        # The programs the packages install (gunicorn, say), run by this Python.
+        for script in [*(reader.parent).iterdir(), *(layer / "bin").glob("*")]:
+            target = folder / "bin" / script.name
+            if target.exists() or not script.is_file() or script.is_symlink():
+                continue
+            lines = script.read_bytes().split(b"\n", 1)
+            if not lines[0].startswith(b"#!") or b"python" not in lines[0]:
+                continue
+            target.write_bytes(b"#!" + bytes(python) + b"\n" + lines[1])
+            target.chmod(0o755)
+        (folder / ".complete").write_text("")
     return python
 
 
@@ -350,7 +422,7 @@ def execute(batch: list[Run], uv: str) -> None:
     try:
         reader = venv(uv, python, first.requirements, "reader")
         tools = TEST_TOOLS + list(test_extras(first.page))
-        tester = venv(uv, python, first.requirements + tools, "test")
+        tester = tester_venv(uv, python, reader, tools)
     except InstallFailed as exc:
         outcomes = {page: (False, f"install failed: {exc}") for page in names}
     else:
@@ -432,8 +504,10 @@ def main() -> int:
         if not cache_file(run).exists():
             key = (run.python, run.pins, test_extras(run.page))
             batches.setdefault(key, []).append(run)
+    # The longest first (the most pages), so that the short ones fill the end.
+    longest_first = sorted(batches.values(), key=len, reverse=True)
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda batch: execute(batch, args.uv), batches.values()))
+        list(pool.map(lambda batch: execute(batch, args.uv), longest_first))
     outcomes = [json.loads(cache_file(run).read_text()) for run in runs]
     old = args.record.exists() and args.pages  # one page rerun: keep the others
     record = json.loads(args.record.read_text()) if old else {}
