@@ -93,8 +93,9 @@ class Visit:
     the home page waits for the network to go quiet.
     """
 
-    def __init__(self, tab: Page, path: str) -> None:
+    def __init__(self, tab: Page, source: Path) -> None:
         self.tab = tab
+        self.source = source
         self.requests: list[str] = []
         self.errors: list[str] = []
         tab.on("request", lambda request: self.requests.append(request.url))
@@ -103,27 +104,57 @@ class Visit:
             lambda msg: self.errors.append(msg.text) if msg.type == "error" else None,
         )
         tab.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        wait = "networkidle" if path == "" else "load"
-        self.response = tab.goto(path, wait_until=wait)
+        path = url_path(source)
+        self.wait = "networkidle" if path == "" else "load"
+        # Returns once the answer has begun: the rest loads while Python goes on.
+        self.response = tab.goto(path, wait_until="commit")
+
+    def loaded(self) -> Visit:
+        self.tab.wait_for_load_state(self.wait)
+        self.tab.bring_to_front()  # the clipboard is the focused tab's
+        return self
+
+
+class Visits:
+    """The visits of one reader, in the order of PAGES.
+
+    While the checks of one page run, the next pages already load in tabs of
+    their own: Chromium renders them on the other core. Measured on 2 cores,
+    the whole module: 67.1 s loading each page when its checks begin, 50.7 s
+    with one page ahead, 49.2 s with two, 50.3 s with four.
+    """
+
+    AHEAD = 2
+
+    def __init__(self, context) -> None:
+        self.context = context
+        self.started: dict[Path, Visit] = {}
+
+    def get(self, source: Path) -> Visit:
+        at = PAGES.index(source)
+        for page in PAGES[at : at + 1 + self.AHEAD]:
+            if page not in self.started:
+                self.started[page] = Visit(self.context.new_page(), page)
+        return self.started[source].loaded()
+
+    def done(self, source: Path) -> None:
+        self.started.pop(source).tab.close()
 
 
 @pytest.fixture(scope="module")
-def reader(browser: Browser, site_server):
+def reader(browser: Browser, site_server) -> Visits:
     """One reader's browser: pages share its cache, as they do for a real reader."""
     context = browser.new_context(viewport=DESKTOP, base_url=site_server.url)
     context.grant_permissions(["clipboard-read", "clipboard-write"])
-    yield context
+    yield Visits(context)
     context.close()
 
 
 @pytest.fixture(scope="module", params=PAGES, ids=lambda p: p.name)
-def visit(request, reader) -> Visit:
+def visit(request, reader: Visits) -> Visit:
     """One visit to each page, shared by every check of that page."""
-    tab = reader.new_page()
-    result = Visit(tab, url_path(request.param))
-    result.source = request.param
-    yield result
-    tab.close()
+    yield reader.get(request.param)
+    reader.done(request.param)
 
 
 def shown_blocks(page: Path) -> list[str]:
