@@ -1,5 +1,7 @@
 """在自己的 asyncio.run(main()) 里运行 aiohttp：两个端口、Unix socket、周期任务。"""
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import logging

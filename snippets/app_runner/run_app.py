@@ -1,5 +1,7 @@
 """同一个应用交给 web.run_app()：事件循环、Ctrl+C 和停机都归它管；多个地址照样监听。"""
 
+from __future__ import annotations
+
 import os
 import socket
 

@@ -1,5 +1,7 @@
 """启动 app.py，等周期任务跑两次，从三个地址各请求一次，再像按 Ctrl+C 那样发 SIGINT。"""
 
+from __future__ import annotations
+
 import asyncio
 import os
 import signal

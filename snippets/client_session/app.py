@@ -1,5 +1,7 @@
 """整个服务器共用一个 ClientSession：在 cleanup_ctx 里打开，服务器停止时关闭。"""
 
+from __future__ import annotations
+
 import asyncio
 import os
 from collections.abc import AsyncIterator

@@ -1,5 +1,7 @@
 """数一数上游看到多少个 TCP 连接：共用 ClientSession、每次新建、共用 TCPConnector。"""
 
+from __future__ import annotations
+
 import asyncio
 
 import aiohttp

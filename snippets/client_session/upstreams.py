@@ -1,5 +1,7 @@
 """把 app.py 的应用依次接到三种上游，各请求一次，打印客户端收到的回答。"""
 
+from __future__ import annotations
+
 import asyncio
 import socket
 import time

@@ -1,6 +1,8 @@
 """同时发 8 个请求：用连接器的 limit、limit_per_host 或 asyncio.Semaphore 限制并发，
 看服务器同时处理了几个请求，客户端用了几个连接。"""
 
+from __future__ import annotations
+
 import asyncio
 from typing import Any
 

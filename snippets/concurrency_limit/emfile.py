@@ -1,6 +1,8 @@
 """把这个进程能打开的文件数降到 64，再同时发 200 个请求：
 不限制连接数时会出现 "Too many open files"，limit=50 时不会。"""
 
+from __future__ import annotations
+
 import asyncio
 import errno
 import resource

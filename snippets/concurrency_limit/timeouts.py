@@ -1,5 +1,7 @@
 """排队等连接的时间算不算在超时里：limit=2 对 Semaphore(2)，每个请求超时 0.75 秒。"""
 
+from __future__ import annotations
+
 import asyncio
 
 import aiohttp

@@ -1,5 +1,7 @@
 """对每个地址调用 resp.json()：打印得到的值，或者异常在回溯最后一行的样子。"""
 
+from __future__ import annotations
+
 import asyncio
 import traceback
 from collections.abc import Awaitable

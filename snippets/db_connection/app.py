@@ -1,5 +1,7 @@
 """数据库连接放在带类型的 AppKey 下，在 cleanup_ctx 里打开和关闭。"""
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import os
@@ -32,7 +34,8 @@ def create_schema(path: Path) -> None:
 async def sqlite_connection(app: web.Application) -> AsyncIterator[None]:
     path = app[DB_PATH]
     try:
-        await asyncio.to_thread(create_schema, path)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, create_schema, path)  # 在线程里
     except sqlite3.Error as exc:
         raise DatabaseUnavailable(f"无法使用数据库 {path}：{exc}") from exc
     async with aiosqlite.connect(path) as db:

@@ -1,5 +1,7 @@
 """平滑关闭：停机时先用 1001 关掉所有 WebSocket，再等进行中的请求做完。"""
 
+from __future__ import annotations
+
 import asyncio
 import os
 

@@ -1,5 +1,7 @@
 """缓存中间件：缓存的是响应的内容，每个请求都新建一个 Response。"""
 
+from __future__ import annotations
+
 import os
 from collections import Counter
 from typing import NamedTuple

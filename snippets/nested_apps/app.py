@@ -1,5 +1,7 @@
 """主应用挂载一个 /admin 子应用：子应用有自己的路由、中间件和数据库连接。"""
 
+from __future__ import annotations
+
 import os
 from collections.abc import AsyncIterator
 

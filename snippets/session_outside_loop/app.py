@@ -1,5 +1,7 @@
 """在 cleanup_ctx 里创建整个应用共用的 ClientSession，应用关闭时关掉它。"""
 
+from __future__ import annotations
+
 import os
 from collections.abc import AsyncIterator
 

@@ -1,5 +1,7 @@
 """主应用打开数据库连接，两个子应用用两种方式拿到同一个连接。"""
 
+from __future__ import annotations
+
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path

@@ -1,5 +1,7 @@
 """服务器主动关闭 WebSocket：按用户登记连接，/logout 关闭这个用户的全部连接。"""
 
+from __future__ import annotations
+
 import asyncio
 import hmac
 import os

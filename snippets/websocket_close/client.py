@@ -1,5 +1,7 @@
 """alice 开两个连接、bob 开一个；alice 登出后看看谁被关掉了。"""
 
+from __future__ import annotations
+
 import asyncio
 
 import aiohttp
