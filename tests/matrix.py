@@ -58,7 +58,7 @@ from xml.etree import ElementTree
 
 import tomllib
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -180,6 +180,65 @@ def find_pythons() -> dict[str, tuple[str, str]]:
 
 PYTHONS = find_pythons()
 DEFAULT_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def oldest_python(requirement: Requirement, table: dict[str, str]) -> str:
+    """The oldest CPython 3.X on which pip installs some release in the range;
+    ``table`` is {version: its Requires-Python}, as `pypi()` gives it."""
+    found = []
+    for version, needs in table.items():
+        if not requirement.specifier.contains(version):
+            continue
+        try:
+            spec = SpecifierSet(needs)
+        except InvalidSpecifier:  # an unreadable Requires-Python: pip ignores it
+            spec = SpecifierSet()
+        found += [f"3.{m}" for m in range(6, 20) if spec.contains(f"3.{m}.0")]
+    return min(found, key=Version)
+
+
+def newer_python_than(target: str, paths: list[Path]) -> str:
+    """vermin's report of what in ``paths`` needs a Python newer than ``target``.
+
+    Annotations count where Python evaluates them, in a module without
+    ``from __future__ import annotations`` (``AsyncIterator[None]`` fails on
+    3.8); vermin is told which modules those are.
+    """
+    program = Path(sys.executable).with_name("vermin")  # installed beside pytest
+    vermin = [str(program), "--no-tips", "--violations", "-q", f"--target={target}-"]
+    postponed = [
+        p for p in paths if "from __future__ import annotations" in p.read_text("utf-8")
+    ]
+    evaluated = [p for p in paths if p not in postponed]
+    reports = []
+    for options, group in [([], postponed), (["--eval-annotations"], evaluated)]:
+        if group:
+            result = subprocess.run(
+                [*vermin, *options, *map(str, group)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                check=False,
+            )
+            if result.returncode:
+                reports.append(result.stdout.strip())
+    return "\n".join(reports)
+
+
+def python_problem(page: Path) -> str:
+    """What the page's programs use that the oldest Python its install line
+    installs on lacks: a reader there copies them and they fail."""
+    requirements = [Requirement(r) for r in pages.requirements(page)]
+    target = max((oldest_python(r, pypi(r.name)) for r in requirements), key=Version)
+    programs = sorted(
+        p for p in (pages.SNIPPETS / page.stem).rglob("*.py")
+        if "__pycache__" not in p.parts
+    )  # fmt: skip
+    report = newer_python_than(target, programs)
+    if not report:
+        return ""
+    report = " ".join(report.replace(str(pages.SNIPPETS) + "/", "").split())
+    return f"{page.stem}: its requirements install on Python {target}: {report}"
 
 
 def excluded(requirement: Requirement) -> list[Version]:
@@ -509,9 +568,10 @@ def main() -> int:
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda batch: execute(batch, args.uv), longest_first))
     outcomes = [json.loads(cache_file(run).read_text()) for run in runs]
+    # A reader on the oldest Python the page's range installs on runs them too.
+    problems = list(filter(None, map(python_problem, chosen)))
     old = args.record.exists() and args.pages  # one page rerun: keep the others
     record = json.loads(args.record.read_text()) if old else {}
-    problems = []
     for page in chosen:
         record[page.stem] = {
             "python": PYTHONS[DEFAULT_PYTHON][1],

@@ -6,8 +6,6 @@ import ast
 import importlib.metadata
 import io
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from pytest_codeblocks import extract_from_buffer
 import claims
 import pages
 import sitebuild
+from matrix import newer_python_than
 
 FAQ_PAGES = [p for p in pages.pages() if p.name != "index.md"]
 SNIPPET_FILES = sorted(
@@ -143,20 +142,6 @@ def oldest_python() -> str:
         (f"3.{minor}" for minor in range(6, 20) if spec.contains(f"3.{minor}.0")),
         key=Version,
     )
-
-
-def newer_python_than(target: str, paths: list[Path]) -> str:
-    """vermin's report of what in ``paths`` needs a Python newer than ``target``."""
-    program = Path(sys.executable).with_name("vermin")  # installed beside pytest
-    vermin = [str(program), "--no-tips", "--violations", "-q"]
-    result = subprocess.run(
-        [*vermin, f"--target={target}-", *map(str, paths)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() if result.returncode else ""
 
 
 def builtin_timeout_handlers(source: str) -> list[int]:
