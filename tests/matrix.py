@@ -225,19 +225,39 @@ def newer_python_than(target: str, paths: list[Path]) -> str:
     return "\n".join(reports)
 
 
+def builtin_timeout_handlers(source: str) -> list[int]:
+    """Lines that catch the builtin TimeoutError, which before Python 3.11 is not
+    the asyncio.TimeoutError that aiohttp and asyncio raise."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None:
+            names = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+            if any(isinstance(n, ast.Name) and n.id == "TimeoutError" for n in names):
+                lines.append(node.lineno)
+    return lines
+
+
 def python_problem(page: Path) -> str:
     """What the page's programs use that the oldest Python its install line
-    installs on lacks: a reader there copies them and they fail."""
+    installs on lacks (asyncio.timeout, TaskGroup, ... and, before 3.11, an
+    `except TimeoutError` that misses asyncio's): a reader there copies them
+    and they fail."""
     requirements = [Requirement(r) for r in pages.requirements(page)]
     target = max((oldest_python(r, pypi(r.name)) for r in requirements), key=Version)
     programs = sorted(
         p for p in (pages.SNIPPETS / page.stem).rglob("*.py")
         if "__pycache__" not in p.parts
     )  # fmt: skip
-    report = newer_python_than(target, programs)
+    found = [" ".join(newer_python_than(target, programs).split())]
+    if Version(target) < Version("3.11"):
+        found += [
+            f"{p.relative_to(pages.SNIPPETS)} line {line}: use asyncio.TimeoutError"
+            for p in programs
+            for line in builtin_timeout_handlers(p.read_text("utf-8"))
+        ]
+    report = "; ".join(filter(None, found)).replace(f"{pages.SNIPPETS}/", "")
     if not report:
         return ""
-    report = " ".join(report.replace(str(pages.SNIPPETS) + "/", "").split())
     return f"{page.stem}: its requirements install on Python {target}: {report}"
 
 
@@ -426,7 +446,7 @@ def tester_venv(uv: str, interpreter: str, reader: Path, tools: list[str]) -> Pa
             "".join(f"import site; site.addsitedir({str(p)!r})\n" for p in layers)
         )
         # The programs the packages install (gunicorn, say), run by this Python.
-        for script in [*(reader.parent).iterdir(), *(layer / "bin").glob("*")]:
+        for script in [*reader.parent.iterdir(), *(layer / "bin").glob("*")]:
             target = folder / "bin" / script.name
             if target.exists() or not script.is_file() or script.is_symlink():
                 continue

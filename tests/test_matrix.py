@@ -35,6 +35,13 @@ def test_a_program_newer_than_that_python_is_found(tmp_path: Path) -> None:
     assert matrix.newer_python_than("3.9", [planted]) == ""
 
 
+def test_a_builtin_timeout_handler_is_found() -> None:
+    """Before 3.11 `except TimeoutError` misses asyncio.TimeoutError."""
+    planted = "try:\n    pass\nexcept (OSError, TimeoutError):\n    pass\n"
+    assert matrix.builtin_timeout_handlers(planted) == [3]
+    assert matrix.builtin_timeout_handlers(planted.replace(" TimeoutError", "")) == []
+
+
 @pytest.mark.parametrize(
     ("future", "found"), [("", True), ("from __future__ import annotations\n", False)]
 )

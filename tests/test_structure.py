@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import ast
-import importlib.metadata
 import io
 import re
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.version import Version
 from pytest_codeblocks import extract_from_buffer
 
 import claims
 import pages
 import sitebuild
-from matrix import newer_python_than
 
 FAQ_PAGES = [p for p in pages.pages() if p.name != "index.md"]
 SNIPPET_FILES = sorted(
@@ -133,57 +128,6 @@ def test_a_link_naming_a_question_names_it_as_its_page_does(page: Path) -> None:
         if text != title(pages.DOCS / f"{target}.md")
     ]
     assert not wrong, f"{page.name}: link text ≠ title: {wrong}"
-
-
-def oldest_python() -> str:
-    """The oldest Python the installed aiohttp supports, from its own metadata."""
-    spec = SpecifierSet(importlib.metadata.metadata("aiohttp")["Requires-Python"])
-    return min(
-        (f"3.{minor}" for minor in range(6, 20) if spec.contains(f"3.{minor}.0")),
-        key=Version,
-    )
-
-
-def builtin_timeout_handlers(source: str) -> list[int]:
-    """Lines that catch the builtin TimeoutError, which before Python 3.11 is not
-    the asyncio.TimeoutError that aiohttp and asyncio raise."""
-    lines = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ExceptHandler) and node.type is not None:
-            names = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
-            if any(isinstance(n, ast.Name) and n.id == "TimeoutError" for n in names):
-                lines.append(node.lineno)
-    return lines
-
-
-PY_SNIPPETS = [p for p in SNIPPET_FILES if p.suffix == ".py"]
-
-
-def test_snippets_run_on_the_oldest_python_aiohttp_supports() -> None:
-    """No construct newer than aiohttp's oldest Python (asyncio.timeout, TaskGroup,
-    except*, ...), and no `except TimeoutError` that misses asyncio's on 3.10."""
-    target = oldest_python()
-    assert newer_python_than(target, PY_SNIPPETS) == ""
-    if Version(target) < Version("3.11"):
-        found = {
-            p.relative_to(pages.SNIPPETS).as_posix(): lines
-            for p in PY_SNIPPETS
-            if (lines := builtin_timeout_handlers(p.read_text("utf-8")))
-        }
-        assert not found, f"use asyncio.TimeoutError (Python {target}): {found}"
-
-
-def test_the_python_check_finds_newer_constructs(tmp_path: Path) -> None:
-    """The check above fails on code that needs Python 3.11."""
-    planted = tmp_path / "planted.py"
-    planted.write_text(
-        "import asyncio\n\n\nasync def main():\n"
-        "    async with asyncio.timeout(1):\n        pass\n"
-        "    try:\n        pass\n    except TimeoutError:\n        pass\n",
-        "utf-8",
-    )
-    assert "asyncio.timeout" in newer_python_than("3.10", [planted])
-    assert builtin_timeout_handlers(planted.read_text("utf-8")) == [9]
 
 
 # A requirement range typed in prose: the generated box says what to install.
