@@ -174,10 +174,25 @@ def build_site(session: nox.Session, *, reuse: bool = False) -> str:
 def docs(session: nox.Session) -> None:
     """Build the site (any warning fails); prove a broken link fails the build."""
     install_groups(session, "docs", "test")
-    site = build_site(session)
-    checks = ["tests/built_site/test_search_index.py"]
-    checks += ["tests/built_site/test_strict_build.py"]
-    session.run("pytest", *checks, "--site", site, "-q", "-p", "no:xdist")
+    # The planted mistakes are built in a copy of the docs, not in SITE: that
+    # check runs on another core while the site is built.
+    pytest = ["pytest", "-q", "-p", "no:xdist", "--site", SITE]
+    planted = [*pytest, "tests/built_site/test_strict_build.py"]
+    session.log(" ".join(planted) + " &")
+    path = os.pathsep.join([*session.bin_paths, os.environ.get("PATH", "")])
+    env = {**os.environ, **session.env, "PATH": path}  # as session.run's
+    env = {name: value for name, value in env.items() if value is not None}
+    background = subprocess.Popen(
+        planted, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        build_site(session)
+        session.run(*pytest, "tests/built_site/test_search_index.py")
+    finally:
+        output = background.communicate()[0]
+        print(output, end="")
+    if background.returncode:
+        session.error(f"{' '.join(planted)} failed")
 
 
 @nox.session

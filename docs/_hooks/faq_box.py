@@ -110,9 +110,22 @@ def faq_pages(docs_dir: str) -> dict[str, tuple[str, list[str]]]:
 
     A builder hands an extension the page's text without its front matter or
     its file name; the first heading, unique per page, says which page it is.
+    Read again only when a page changed (each page's build asks).
     """
+    paths = sorted(Path(docs_dir).glob("*.md"))
+    key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    if key not in _FAQ_PAGES:
+        _FAQ_PAGES.clear()
+        _FAQ_PAGES[key] = _read_faq_pages(paths)
+    return _FAQ_PAGES[key]
+
+
+_FAQ_PAGES: dict[tuple, dict[str, tuple[str, list[str]]]] = {}
+
+
+def _read_faq_pages(paths: list[Path]) -> dict[str, tuple[str, list[str]]]:
     found = {}
-    for path in sorted(Path(docs_dir).glob("*.md")):
+    for path in paths:
         text = path.read_text("utf-8")
         meta = FRONT_MATTER.match(text)
         front = (yaml.safe_load(meta.group(1)) or {}) if meta else {}
