@@ -393,22 +393,32 @@ async def test_crash_prints_what_the_page_shows(crash, capsys):
     assert "KeyError: 'pear'" in log_part
 
 
+FAILURES = {
+    "RuntimeError": lambda: RuntimeError(SECRET),
+    "HTTPNotFound": lambda: web.HTTPNotFound(text=SECRET),
+    "HTTPFound": lambda: web.HTTPFound("/"),
+}
+
+
 async def started_then_failed(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse()
     await resp.prepare(request)
     if "write" in request.query:
         await resp.write(b"part of it")
-    raise RuntimeError(SECRET)
+    raise FAILURES[request.query["raise"]]()
 
 
 @pytest.mark.claim("中间件再抛出异常，")
 @pytest.mark.claim("由 aiohttp 记日志并关闭连接，客户端读到一个不完整的响应")
+@pytest.mark.claim("这时抛出的如果是 `HTTPException`，中间件改抛 `RuntimeError`")
+@pytest.mark.parametrize("failure", FAILURES)
 @pytest.mark.parametrize("query", [{}, {"write": "1"}])
 async def test_a_response_already_started_is_not_replaced(
-    aiohttp_client, caplog, query
+    aiohttp_client, caplog, query, failure
 ):
     client = await aiohttp_client(app_with(("/api/stream", started_then_failed)))
-    async with client.get("/api/stream", params=query) as resp:
+    params = {**query, "raise": failure}
+    async with client.get("/api/stream", params=params) as resp:
         assert resp.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await resp.read()
@@ -416,7 +426,53 @@ async def test_a_response_already_started_is_not_replaced(
     assert [(r.name, r.getMessage()) for r in records] == [
         ("aiohttp.server", DEFAULT_LOG_MESSAGE)
     ]
-    assert str(records[0].exc_info[1]) == SECRET
+    logged = records[0].exc_info[1]
+    if failure == "RuntimeError":
+        assert str(logged) == SECRET
+    else:  # the middleware's RuntimeError, caused by the handler's HTTPException
+        assert type(logged) is RuntimeError, repr(logged)
+        assert type(logged.__cause__).__name__ == failure, repr(logged.__cause__)
+
+
+async def raw_get(port: int, path: str) -> tuple[bytes, bool]:
+    """GET ``path`` on a kept-alive connection; what came back within a second,
+    and whether the server closed the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    received, closed = b"", False
+    try:
+        while chunk := await asyncio.wait_for(reader.read(65536), 1):
+            received += chunk
+        closed = True
+    except TimeoutError:  # asyncio.wait_for raises the builtin one on 3.11+
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return received, closed
+
+
+@pytest.mark.claim("aiohttp 处理 `HTTPException` 时不做上面的判断")
+@pytest.mark.claim(
+    "而是把它当成第二个响应，状态行、响应头和响应体接着写进同一条连接，连接也不关闭"
+)
+@pytest.mark.parametrize("middlewares", [(), (error_pages,)], ids=["aiohttp", "page"])
+async def test_an_http_exception_after_the_start_is_a_second_response(
+    aiohttp_server, middlewares
+):
+    app = app_with(("/stream", started_then_failed), middlewares=middlewares)
+    server = await aiohttp_server(app)
+    received, closed = await raw_get(server.port, "/stream?write=1&raise=HTTPNotFound")
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n"), received
+    assert b"Transfer-Encoding: chunked" in head, received
+    assert body.startswith(b"a\r\npart of it\r\n"), received
+    if middlewares:  # the page's: the answer stops there and the connection closes
+        assert body == b"a\r\npart of it\r\n" and closed, received
+    else:  # aiohttp's own: a second status line in the body; the connection stays
+        assert b"\r\nHTTP/1.1 404 Not Found\r\n" in body, received
+        assert SECRET.encode() in body and not closed, received
 
 
 # --- cancellation ---------------------------------------------------------------------

@@ -67,6 +67,9 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except web.HTTPException as exc:
+        if request.writer.output_size:  # 响应已经开始发送，换不成错误页了
+            # 原样抛出的话，aiohttp 会把它接着写进同一条连接，成了第二个响应
+            raise RuntimeError(f"响应开始发送之后抛出了 {exc!r}") from exc
         if exc.status < 400:
             raise  # 重定向（3xx）和 2xx 原样交给 aiohttp
         resp = error_response(request, exc.status, exc.reason, message_of(request, exc))
