@@ -47,21 +47,38 @@ def test_pytest_error_filter_turns_the_warning_into_an_error():
 
 CREATE_APP = "import before; before.create_app()"
 PYTEST_PROJECT = "import before\n\n\ndef test_create_app():\n    before.create_app()\n"
+PYTEST = ["-m", "pytest", "-p", "no:cacheprovider"]
+# pytest-aiohttp and the pytest-asyncio it needs, loaded as pip installs them
+# (their entry points), and nothing else this environment holds.
+PLUGIN = ["-p", "pytest_asyncio.plugin", "-p", "pytest_aiohttp.plugin"]
+# A filterwarnings setting, given on the command line (the same filter syntax).
+SHOW = ["-W", "default::aiohttp.web.NotAppKeyWarning"]
+FAIL = ["-W", "error::aiohttp.web.NotAppKeyWarning"]
 VISIBILITY = {  # how Python is started: (argv after python, environment, shown)
     "plain": (["-c", CREATE_APP], {}, False),
     "W-default": (["-W", "default", "-c", CREATE_APP], {}, True),
     "X-dev": (["-X", "dev", "-c", CREATE_APP], {}, True),
     "PYTHONWARNINGS": (["-c", CREATE_APP], {"PYTHONWARNINGS": "default"}, True),
-    "pytest": (["-m", "pytest", "-p", "no:cacheprovider"], {}, True),
+    "pytest": (PYTEST, {}, True),
+    "pytest-aiohttp": ([*PYTEST, *PLUGIN], {}, False),
+    "pytest-aiohttp-filterwarnings": ([*PYTEST, *PLUGIN, *SHOW], {}, True),
+    "pytest-aiohttp-error": ([*PYTEST, *PLUGIN, *FAIL], {}, True),
 }
 
 
 @pytest.mark.claim("直接 `python app.py` 运行，什么也看不到")
 @pytest.mark.claim("`python -W default app.py`、`python -X dev app.py`")
-@pytest.mark.claim("环境变量 `PYTHONWARNINGS=default`，以及 pytest")
-@pytest.mark.claim("pytest 会把它列进测试结束时的")
-def test_plain_python_hides_the_warning(tmp_path):
-    """Five fresh interpreters at once; pytest with no plugin and no config."""
+@pytest.mark.claim("环境变量 `PYTHONWARNINGS=default`")
+@pytest.mark.claim("pytest 显示不显示它，要看 `aiohttp.web` 第一次是什么时候导入的")
+@pytest.mark.claim(
+    "装了 pytest-aiohttp，pytest 启动时加载这个插件就导入了 `aiohttp.web`"
+)
+@pytest.mark.claim("测试里也看不到")
+@pytest.mark.claim("警告会列进测试结束时的 “warnings summary”")
+@pytest.mark.claim('`filterwarnings = ["default::aiohttp.web.NotAppKeyWarning"]`')
+@pytest.mark.claim("写成 `error::aiohttp.web.NotAppKeyWarning`，它就让测试失败")
+def test_who_shows_the_warning(tmp_path):
+    """Eight fresh interpreters at once; pytest with no config, plugins as listed."""
     shutil.copy(FOLDER / "before.py", tmp_path)
     (tmp_path / "test_before.py").write_text(PYTEST_PROJECT, "utf-8")
     env = {**servers.reader_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -79,11 +96,25 @@ def test_plain_python_hides_the_warning(tmp_path):
     for how, proc in started.items():
         output, _ = proc.communicate(timeout=30)
         shown = VISIBILITY[how][2]
-        assert proc.returncode == 0, (how, output)
         assert ("NotAppKeyWarning" in output) is shown, (how, output)
-        if how == "pytest":
-            assert "warnings summary" in output, output
-            assert "1 passed, 1 warning" in output, output
+        if how.endswith("-error"):
+            assert proc.returncode == 1, (how, output)
+            assert "1 failed" in output, (how, output)
+            continue
+        assert proc.returncode == 0, (how, output)
+        if how.startswith("pytest"):
+            assert ("warnings summary" in output) is shown, (how, output)
+            summary = "1 passed, 1 warning" if shown else "1 passed in"
+            assert summary in output, (how, output)
+
+
+def test_pytest_aiohttp_imports_aiohttp_web_when_loaded():
+    """Why the pytest-aiohttp case hides it: the plugin's module imports aiohttp.web."""
+    code = "import sys, pytest_aiohttp.plugin; print('aiohttp.web' in sys.modules)"
+    argv = [sys.executable, "-c", code]
+    env = servers.reader_env()
+    output = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    assert output.stdout == "True\n", output
 
 
 @pytest.mark.claim("两个版本的行为完全相同")
