@@ -444,7 +444,7 @@ async def raw_get(port: int, path: str) -> tuple[bytes, bool]:
         while chunk := await asyncio.wait_for(reader.read(65536), 1):
             received += chunk
         closed = True
-    except TimeoutError:  # asyncio.wait_for raises the builtin one on 3.11+
+    except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
         pass
     finally:
         writer.close()
