@@ -216,6 +216,22 @@ async def test_both_routes_refuse_what_leaves_the_folder(files_client, folder, p
         assert SECRET not in body, target
 
 
+# add_static(follow_symlinks=True) let `..` out of the folder before 3.9.2 (#8079).
+DOTS_CHECKED = Version(aiohttp.__version__) >= Version("3.9.2")
+
+
+@pytest.mark.claim("符号链接这一项只在 `follow_symlinks` 取默认的 `False` 时成立")
+@pytest.mark.claim("经过它的请求能拿到目录之外的文件")
+@pytest.mark.claim("aiohttp 3.9.2 之前，`follow_symlinks=True` 时连 `..` 也不检查")
+async def test_follow_symlinks_serves_what_a_link_points_to(aiohttp_client, folder):
+    app = web.Application()
+    app.router.add_static("/static", folder, follow_symlinks=True)
+    client = await aiohttp_client(app)
+    assert await raw_get(client.port, "/static/link.txt") == (200, SECRET)
+    dots = await raw_get(client.port, "/static/../secret.txt")
+    assert dots[0] == 404 if DOTS_CHECKED else dots == (200, SECRET), dots
+
+
 async def test_files_py_serves_the_current_folder_by_default(
     aiohttp_client, folder, monkeypatch
 ):
