@@ -253,6 +253,14 @@ async def test_prepare_answers_101(client):
     assert status == b"HTTP/1.1 101 Switching Protocols", status
 
 
+@pytest.mark.claim("aiohttp 不看 `Origin`，来源是别的网站的握手照样得到 101")
+async def test_aiohttp_accepts_any_origin(client):
+    headers = {**bearer("alice"), "Origin": "https://another-site.example"}
+    status, _, writer = await raw_websocket(client.port, headers)
+    writer.close()
+    assert status == b"HTTP/1.1 101 Switching Protocols", status
+
+
 @pytest.mark.claim("直接断开 TCP 连接，**不等客户端回应关闭帧**")
 @pytest.mark.claim("`/logout` 都立刻返回")
 async def test_logout_does_not_wait_for_a_client_that_never_answers(client):
