@@ -336,6 +336,20 @@ async def test_where_ssl_is_given(snippets):
                 await session.get(url, ssl=ssl.create_default_context())
 
 
+@pytest.mark.claim("连接器上的 `Fingerprint` 是例外")
+@pytest.mark.claim("这个指纹照样要比对，\n  不符就是 `ServerFingerprintMismatch`")
+async def test_the_connectors_fingerprint_is_checked_whatever_the_request_says(
+    snippets,
+):
+    wrong = aiohttp.Fingerprint(hashlib.sha256(b"another certificate").digest())
+    async with snippets["https_app"].serve() as url:
+        connector = aiohttp.TCPConnector(ssl=wrong)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            for ssl_value in [False, snippets["trust_ca"].trusting()]:
+                with pytest.raises(aiohttp.ServerFingerprintMismatch):
+                    await session.get(url, ssl=ssl_value)
+
+
 @pytest.mark.claim("连接照样去 URL 里的地址，证书改用这个名字检查")
 async def test_server_hostname(snippets):
     async with snippets["https_app"].serve() as url:
