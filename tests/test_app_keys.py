@@ -49,8 +49,10 @@ CREATE_APP = "import before; before.create_app()"
 PYTEST_PROJECT = "import before\n\n\ndef test_create_app():\n    before.create_app()\n"
 PYTEST = ["-m", "pytest", "-p", "no:cacheprovider"]
 # pytest-aiohttp and the pytest-asyncio it needs, loaded as pip installs them
-# (their entry points), and nothing else this environment holds.
+# (their entry points), and nothing else this environment holds; with the loop
+# scope set, as its page says, or newer pytest-asyncio releases warn about it.
 PLUGIN = ["-p", "pytest_asyncio.plugin", "-p", "pytest_aiohttp.plugin"]
+PLUGIN += ["-o", "asyncio_default_fixture_loop_scope=function"]
 # A filterwarnings setting, given on the command line (the same filter syntax).
 SHOW = ["-W", "default::aiohttp.web.NotAppKeyWarning"]
 FAIL = ["-W", "error::aiohttp.web.NotAppKeyWarning"]
@@ -93,8 +95,10 @@ def test_who_shows_the_warning(tmp_path):
         )
         for how, (argv, extra, _) in VISIBILITY.items()
     }
+    # Every output first: an assertion must not leave a pipe open.
+    outputs = {how: proc.communicate(timeout=30)[0] for how, proc in started.items()}
     for how, proc in started.items():
-        output, _ = proc.communicate(timeout=30)
+        output = outputs[how]
         shown = VISIBILITY[how][2]
         assert ("NotAppKeyWarning" in output) is shown, (how, output)
         if how.endswith("-error"):
