@@ -492,7 +492,10 @@ def execute(batch: list[Run], uv: str) -> None:
 
     Each page's outcome is written to its cache file: it passed if every test
     of its blocks and of its test module passed, and there was at least one
-    of each.
+    of each. Pages share the process, so one page's failure can fail another
+    (a pipe it left open, reported when the garbage collector runs during the
+    other's test): when several pages fail, each runs again alone, and that
+    outcome is the one kept.
     """
     start = time.perf_counter()
     first = batch[0]
@@ -521,6 +524,13 @@ def execute(batch: list[Run], uv: str) -> None:
             stderr=subprocess.STDOUT, text=True, check=False,
         )  # fmt: skip
         outcomes = page_outcomes(report, names, result.stdout)
+        failed = [run for run in batch if not outcomes[run.page][0]]
+        if len(failed) > 1:
+            for run in failed:
+                execute([run], uv)
+            batch = [run for run in batch if run not in failed]
+            if not batch:
+                return
     seconds = round((time.perf_counter() - start) / len(batch), 1)
     for run in batch:
         passed, reason = outcomes[run.page]
