@@ -300,7 +300,9 @@ async def test_handler_cancellation_ends_the_handler_at_once(
 @pytest.mark.claim(
     "`on_shutdown` 里的 `close_streams()` 让每个连着的处理器马上结束响应"
 )
-@pytest.mark.claim("推送事件的处理器不读请求体，\n所以要等满大约两倍的 `shutdown_timeout`")
+@pytest.mark.claim(
+    "推送事件的处理器不读请求体，\n所以要等满大约两倍的 `shutdown_timeout`"
+)
 @pytest.mark.claim("客户端收到的是一个没有正常结束的响应")
 @pytest.mark.parametrize("close_streams", [True, False], ids=["recipe", "without"])
 async def test_stopping_the_server_ends_the_streams(close_streams):
