@@ -25,7 +25,8 @@ def test_creating_a_session_at_import_time_raises():
     assert MODULE_LEVEL not in sys.modules
 
 
-@pytest.mark.claim("同样的规则也适用于 `TCPConnector`、`CookieJar`")
+@pytest.mark.claim("`TCPConnector` 在没有正在运行的循环时同样抛出 `RuntimeError`")
+@pytest.mark.claim("但创建时也要有正在运行的循环")
 @pytest.mark.claim("程序以 `RuntimeError: no running event loop` 退出")
 @pytest.mark.parametrize(
     "make", [aiohttp.ClientSession, aiohttp.TCPConnector, aiohttp.CookieJar]
@@ -33,6 +34,12 @@ def test_creating_a_session_at_import_time_raises():
 def test_session_and_connector_need_a_running_loop(make):
     with pytest.raises(RuntimeError, match=r"^no running event loop$"):
         make()
+
+
+@pytest.mark.claim("`CookieJar` 不持有连接，没有要关闭的东西")
+def test_a_cookie_jar_has_nothing_to_close():
+    closers = {"close", "aclose", "__aenter__", "__aexit__", "__del__"}
+    assert not closers & set(dir(aiohttp.CookieJar)), dir(aiohttp.CookieJar)
 
 
 @pytest.mark.claim("类属性也是全局变量")
