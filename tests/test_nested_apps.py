@@ -132,10 +132,18 @@ async def test_config_dict_looks_in_the_subapp_then_outwards(aiohttp_client):
     app[CONFIG] = "主应用的"
     app.add_subapp("/plain", plain)
     app.add_subapp("/own", own)
+    only_inner = web.AppKey("only_inner", str)
+    own[only_inner] = "只在子应用里"
+
+    async def outer_looks(request: web.Request) -> web.Response:
+        return web.Response(text=str(request.config_dict.get(only_inner)))
+
+    app.router.add_get("/outer", outer_looks)
     client = await aiohttp_client(app)
     assert await (await client.get("/plain/")).text() == "主应用的"
     assert await (await client.get("/own/")).text() == "子应用自己的"
-    assert app[CONFIG] == "主应用的"
+    assert await (await client.get("/outer")).text() == "None"
+    assert only_inner not in app and app[CONFIG] == "主应用的"
 
 
 @pytest.mark.claim("`admin_db` 在主应用启动时打开数据库，在主应用关闭时")
