@@ -112,6 +112,7 @@ def test_aiohttp_3_14_needs_python_3_10():
     requires = meta["Requires-Python"]
     assert satisfies((3, 10, 0), requires), requires
     assert not satisfies((3, 9, 18), requires), requires
+    assert SpecifierSet(requires) == SpecifierSet(">=3.10"), requires  # or newer
 
 
 @pytest.mark.claim("这种由比较符和数字版本组成的写法")
