@@ -133,7 +133,7 @@ async def returns_exception(request: web.Request) -> web.StreamResponse:
 
 
 @pytest.mark.claim("既是异常，又是 `web.Response`")
-@pytest.mark.claim("也能 `return` 它；`return` 从 aiohttp 3.0 起会产生")
+@pytest.mark.claim("也能 `return` 它")
 async def test_http_exception_is_a_response_and_returning_it_warns(aiohttp_client):
     assert issubclass(web.HTTPException, web.Response)
     assert issubclass(web.HTTPException, Exception)
@@ -194,6 +194,7 @@ async def test_the_handlers_own_text(client, aiohttp_client):
 
 
 @pytest.mark.claim("405 的 `Allow`")
+@pytest.mark.claim("中间件能接住 404 和 405")
 async def test_405_keeps_allow(client):
     async with client.post("/api/items/1") as resp:
         assert resp.status == 405

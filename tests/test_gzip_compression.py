@@ -153,7 +153,8 @@ async def boolean_force(request: web.Request) -> web.Response:
     return resp
 
 
-@pytest.mark.claim("`enable_compression(True)`（表示 deflate）从 3.5 起已弃用")
+@pytest.mark.claim("`enable_compression(True)`（表示 deflate）")
+@pytest.mark.claim("会触发 `DeprecationWarning`")
 async def test_a_boolean_force_is_deprecated_and_means_deflate(aiohttp_client):
     client = await raw_client(aiohttp_client, app_with(boolean_force))
     with pytest.warns(
