@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import socket
@@ -382,6 +383,8 @@ async def test_messages_published_before_subscribing_are_lost(
 @pytest.mark.claim("它的 `timeout` 默认是 0，没有消息时立即返回 `None`")
 @pytest.mark.claim("要传 `timeout=None`")
 async def test_get_message_returns_at_once_unless_timeout_is_none(publisher):
+    default = inspect.signature(redis.client.PubSub.get_message).parameters["timeout"]
+    assert default.default == 0, default
     async with publisher.pubsub() as pubsub:
         await pubsub.subscribe(CHANNEL)
         async with asyncio.timeout(TIMEOUT):
