@@ -2,6 +2,7 @@
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -106,6 +107,15 @@ def test_decorators_fill_the_table_and_return_the_handler():
         ("POST", "/echo", decorated.echo),
         ("*", "/items/{id}", decorated.ItemView),
     ], registered
+    # ... and each is the function its module defines, not a wrapper around it
+    source = Path(decorated.__file__).resolve()
+    assert Path(decorated.index.__code__.co_filename).resolve() == source
+    assert not hasattr(decorated.index, "__wrapped__")
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response()
+
+    assert web.RouteTableDef().get("/")(handler) is handler
 
 
 @pytest.mark.claim("同一张表可以交给多个应用")
