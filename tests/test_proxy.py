@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import re
 import signal
@@ -268,8 +269,6 @@ async def test_a_session_wide_proxy(snippets, tinyproxy):
 # --- trust_env ------------------------------------------------------------------------
 
 
-@pytest.mark.claim("`ClientSession` 默认 `trust_env=False`，环境变量里的代理不起作用")
-@pytest.mark.claim("`http://` 目标用 `HTTP_PROXY`，`https://` 目标用 `HTTPS_PROXY`")
 @pytest.mark.claim("`NO_PROXY` 里的 `localhost` 直接连接")
 async def test_env_proxy(snippets, capsys, monkeypatch, tinyproxy):
     proxy = tinyproxy.url(credentials=f"{USER}:{PASSWORD}")
@@ -294,6 +293,40 @@ async def fetch_via_env(site, **kwargs) -> str:
 VIA_PROXY = "对端 127.0.0.2，Via: 1.1 tinyproxy"
 DIRECT = "对端 127.0.0.1，Via: 无"
 DEAD = "http://127.0.0.1:9"  # discard: nothing listens there
+
+
+@pytest.mark.claim("`ClientSession` 默认 `trust_env=False`，环境变量里的代理不起作用")
+async def test_the_default_session_ignores_the_environment(snippets, monkeypatch):
+    parameter = inspect.signature(aiohttp.ClientSession).parameters["trust_env"]
+    assert parameter.default is False
+    monkeypatch.setenv("HTTP_PROXY", DEAD)
+    async with snippets["targets"].serve() as site:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(site.http_url) as resp:
+                assert DIRECT in await resp.text()
+
+
+@pytest.mark.claim("`http://` 目标用 `HTTP_PROXY`，`https://` 目标用 `HTTPS_PROXY`")
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_each_scheme_reads_its_own_variable(
+    snippets, monkeypatch, tinyproxy, scheme
+):
+    """The scheme's variable names the proxy, the other one a dead address."""
+    proxy = tinyproxy.url(credentials=f"{USER}:{PASSWORD}")
+    other = "https" if scheme == "http" else "http"
+    monkeypatch.setenv(f"{scheme.upper()}_PROXY", proxy)
+    monkeypatch.setenv(f"{other.upper()}_PROXY", DEAD)
+    async with snippets["targets"].serve() as site:
+        url = {"http": site.http_url, "https": site.https_url}
+        async with aiohttp.ClientSession(trust_env=True) as session:
+            with tinyproxy.log.new_lines() as lines:
+                async with session.get(url[scheme], ssl=site.ssl_context) as resp:
+                    assert "对端 127.0.0.2" in await resp.text()
+            with pytest.raises(aiohttp.ClientConnectorError):
+                await session.get(url[other], ssl=site.ssl_context)
+    method = "GET" if scheme == "http" else "CONNECT"
+    requests = tinyproxy_requests(lines)
+    assert [r.split()[0] for r in requests] == [method], lines
 
 
 @pytest.mark.parametrize(
