@@ -130,6 +130,7 @@ def test_the_exceptions():
         assert issubclass(cls, http_exceptions.HttpProcessingError)
     assert issubclass(http_exceptions.LineTooLong, http_exceptions.BadHttpMessage)
     assert http_exceptions.LineTooLong(b"x", 8190).code == 400
+    assert http_exceptions.BadHttpMessage("Too many headers received").code == 400
 
 
 def header_lines(n: int) -> bytes:
@@ -389,6 +390,11 @@ async def test_each_client_limit(upstream, limit):
             await session.get(url)
         assert caught.value.status == 400
         assert caught.value.message.startswith(MESSAGES[limit])
+        parser_error = caught.value.__cause__.__cause__  # via HttpProcessingError
+        too_long = limit != "max_headers"  # too many headers: a BadHttpMessage
+        assert isinstance(parser_error, http_exceptions.LineTooLong) is too_long
+        assert isinstance(parser_error, http_exceptions.BadHttpMessage)
+        assert parser_error.code == 400, repr(parser_error)
         async with session.get(url, **raised) as resp:  # this request only
             assert resp.status == 200
         with pytest.raises(aiohttp.ClientResponseError):
@@ -400,6 +406,9 @@ async def test_each_client_limit(upstream, limit):
     assert sent == 5 * [200]  # the server answered 200 every time
 
 
+@pytest.mark.claim("起始行（请求行或状态行）的长度，默认 8190 字节")
+@pytest.mark.claim("一个请求头（或响应头）的长度，默认 8190 字节")
+@pytest.mark.claim("请求头（或响应头）的个数，默认 128 个")
 def test_the_session_defaults():
     params = inspect.signature(aiohttp.ClientSession).parameters
     defaults = {name: params[name].default for name in LIMITS}
