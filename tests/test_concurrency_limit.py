@@ -319,15 +319,20 @@ async def test_idle_connections_closed_sooner(sites, settings):
 @pytest.mark.claim("每个请求就都有自己的 100 个名额，等于没有限制")
 @pytest.mark.claim("整个程序共用一个会话，限额才管得住所有请求")
 async def test_each_session_has_its_own_limit(fast):
+    made = []  # the connector of each default session
+
     async def own_session(limit: int | None) -> dict:
         connector = None if limit is None else aiohttp.TCPConnector(limit=limit)
         async with aiohttp.ClientSession(connector=connector) as session:
             assert session.connector.limit == (100 if limit is None else limit)
+            if limit is None:
+                made.append(session.connector)
             return await compare.fetch(session, fast.url)
 
     for limit in (None, 2):
         answers = await asyncio.gather(*(own_session(limit) for _ in range(8)))
         assert peak(answers)[0] == 8, answers
+    assert len({id(c) for c in made}) == 8 and all(c.closed for c in made), made
     shared = aiohttp.TCPConnector(limit=2)
     async with aiohttp.ClientSession(connector=shared) as session:
         answers = await asyncio.gather(
@@ -423,6 +428,7 @@ asyncio.run(emfile.main(sys.argv[1], limits=(0,), requests=int(sys.argv[3])))
     "提高软限制（`ulimit -n`，或者在程序里调用 `resource.setrlimit()`）也能让错误消失"
 )
 @pytest.mark.claim("请求再多一些又会撞上")
+@pytest.mark.claim("传 `0` 表示不限制")  # 200 at once pass 128 descriptors: not 100
 async def test_a_higher_soft_limit_only_moves_the_edge(fast):
     """A soft limit of 128 holds 100 connections, not 200."""
     runs = await asyncio.gather(
@@ -479,6 +485,7 @@ async def test_emfile_in_process(fast, capsys):
     ]
 
 
+@pytest.mark.claim("`ClientConnectorError` 也是 `OSError`")
 async def test_any_connection_error_is_reported_with_its_cause(capsys):
     url = f"http://127.0.0.1:{servers.free_port()}/work"
     await emfile.run(url, limit=0, requests=1)
