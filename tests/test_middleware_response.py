@@ -351,7 +351,11 @@ async def test_every_header_the_handler_set_is_kept(aiohttp_client):
 # --- @web.middleware and await --------------------------------------------------
 
 
+CALLED_WITH: list[tuple[type, type]] = []
+
+
 async def undecorated(request: web.Request, handler):
+    CALLED_WITH.append((type(request), type(handler)))
     return await handler(request)
 
 
@@ -370,6 +374,9 @@ async def test_without_the_decorator_it_is_an_old_style_factory(aiohttp_client, 
     assert len(errors) == 1, errors
     assert errors[0].getMessage().startswith("Error handling request"), errors
     assert isinstance(errors[0].exc_info[1], TypeError), errors
+    # middleware(app, handler): the handler answers the app; that answer is called
+    assert CALLED_WITH[-1][0] is web.Application, CALLED_WITH
+    assert str(errors[0].exc_info[1]) == "'Response' object is not callable"
 
 
 OLD_STYLE = """
