@@ -57,9 +57,10 @@ PLUGIN += ["-o", "asyncio_default_fixture_loop_scope=function"]
 # pytest 9.2 imports plugins inside catch_warnings(): the rule aiohttp.web adds
 # on import is gone afterwards, as when a test module imports it first.
 PYTEST_9_2 = Version(pytest.__version__) >= Version("9.2")
-# A filterwarnings setting, given on the command line (the same filter syntax).
-SHOW = ["-W", "default::aiohttp.web.NotAppKeyWarning"]
-FAIL = ["-W", "error::aiohttp.web.NotAppKeyWarning"]
+# The page's pytest settings, in the reader's pyproject.toml.
+SETTING = (
+    '[tool.pytest.ini_options]\nfilterwarnings = ["{}::aiohttp.web.NotAppKeyWarning"]\n'
+)
 VISIBILITY = {  # how Python is started: (argv after python, environment, shown)
     "plain": (["-c", CREATE_APP], {}, False),
     "W-default": (["-W", "default", "-c", CREATE_APP], {}, True),
@@ -67,8 +68,8 @@ VISIBILITY = {  # how Python is started: (argv after python, environment, shown)
     "PYTHONWARNINGS": (["-c", CREATE_APP], {"PYTHONWARNINGS": "default"}, True),
     "pytest": (PYTEST, {}, True),
     "pytest-aiohttp": ([*PYTEST, *PLUGIN], {}, PYTEST_9_2),
-    "pytest-aiohttp-filterwarnings": ([*PYTEST, *PLUGIN, *SHOW], {}, True),
-    "pytest-aiohttp-error": ([*PYTEST, *PLUGIN, *FAIL], {}, True),
+    "pytest-aiohttp-default": ([*PYTEST, *PLUGIN], {}, True),
+    "pytest-aiohttp-error": ([*PYTEST, *PLUGIN], {}, True),
 }
 
 
@@ -79,28 +80,32 @@ VISIBILITY = {  # how Python is started: (argv after python, environment, shown)
 @pytest.mark.claim("还要看 pytest 的版本")
 @pytest.mark.claim("`aiohttp.web` 在测试模块里才第一次导入时，那条“忽略”规则随之消失")
 @pytest.mark.claim("警告会列进测试结束时的 “warnings summary”")
-@pytest.mark.claim("pytest 启动、加载这个插件就导入了 `aiohttp.web`")
 @pytest.mark.claim("pytest 9.2 之前，这条规则就此一直有效，\n  测试里看不到警告")
 @pytest.mark.claim("pytest 9.2 起，加载插件也在 `catch_warnings()` 里进行")
 @pytest.mark.claim("规则同样消失，警告照样显示")
 @pytest.mark.claim('`filterwarnings = ["default::aiohttp.web.NotAppKeyWarning"]`')
 @pytest.mark.claim("写成 `error::aiohttp.web.NotAppKeyWarning`，它就让测试失败")
 def test_who_shows_the_warning(tmp_path):
-    """Eight fresh interpreters at once; pytest with no config, plugins as listed."""
-    shutil.copy(FOLDER / "before.py", tmp_path)
-    (tmp_path / "test_before.py").write_text(PYTEST_PROJECT, "utf-8")
+    """Eight fresh interpreters at once, each in a folder of its own; pytest with
+    the plugins listed and, for the last two, the page's setting in pyproject.toml."""
     env = {**servers.reader_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    started = {
-        how: subprocess.Popen(
+    started = {}
+    for how, (argv, extra, _) in VISIBILITY.items():
+        folder = tmp_path / how
+        folder.mkdir()
+        shutil.copy(FOLDER / "before.py", folder)
+        (folder / "test_before.py").write_text(PYTEST_PROJECT, "utf-8")
+        if how in ("pytest-aiohttp-default", "pytest-aiohttp-error"):
+            action = how.rsplit("-", 1)[1]
+            (folder / "pyproject.toml").write_text(SETTING.format(action), "utf-8")
+        started[how] = subprocess.Popen(
             [sys.executable, *argv],
-            cwd=tmp_path,
+            cwd=folder,
             env={**env, **extra},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for how, (argv, extra, _) in VISIBILITY.items()
-    }
     # Every output first: an assertion must not leave a pipe open.
     outputs = {how: proc.communicate(timeout=30)[0] for how, proc in started.items()}
     for how, proc in started.items():
@@ -118,6 +123,7 @@ def test_who_shows_the_warning(tmp_path):
             assert summary in output, (how, output)
 
 
+@pytest.mark.claim("pytest 启动、加载这个插件就导入了 `aiohttp.web`")
 def test_pytest_aiohttp_imports_aiohttp_web_when_loaded():
     """Why the pytest-aiohttp case hides it: the plugin's module imports aiohttp.web."""
     code = "import sys, pytest_aiohttp.plugin; print('aiohttp.web' in sys.modules)"
