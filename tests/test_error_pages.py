@@ -118,8 +118,12 @@ async def test_aiohttp_default_500(aiohttp_client, caplog):
     assert "Server got itself in trouble" in page
     for body in (text, page):
         assert SECRET not in body and "RuntimeError" not in body
+    # ... and the connection really ends: a kept-alive one is closed after it
+    received, closed = await raw_get(client.port, "/boom")
+    assert received.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), received
+    assert closed, received
     records = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(records) == 2
+    assert len(records) == 3  # one per request
     for record in records:
         assert record.name == "aiohttp.server"
         assert record.levelno == logging.ERROR
