@@ -11,6 +11,7 @@ import socket
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from local_address import bad_address, client
 from local_address.app import create_app
@@ -156,9 +157,17 @@ async def two_at_once(server, local_addr: tuple[str, int]) -> list:
 
 
 @pytest.mark.claim("让系统为每个连接挑一个空闲端口")
-async def test_port_zero_gives_each_connection_a_port_of_its_own(server):
-    results = await two_at_once(server, ("127.0.0.2", 0))
+async def test_port_zero_gives_each_connection_a_port_of_its_own(aiohttp_client):
+    app, peers = create_app(), []
+
+    async def note_peer(request: web.Request, response: web.StreamResponse) -> None:
+        peers.append(request.transport.get_extra_info("peername")[:2])
+
+    app.on_response_prepare.append(note_peer)
+    results = await two_at_once(await aiohttp_client(app), ("127.0.0.2", 0))
     assert all(isinstance(r, aiohttp.ClientResponse) for r in results), results
+    (host, port), (other_host, other_port) = peers
+    assert host == other_host == "127.0.0.2" and port != other_port, peers
 
 
 @pytest.mark.claim("第二个同时存在的连接会因为")
