@@ -90,7 +90,6 @@ def sha256(path: Path) -> str:
 
 
 @pytest.mark.claim("每次生成的都一样")
-@pytest.mark.claim("任意两个 1 MiB 的块都不相同")
 @pytest.mark.claim("临时目录连同文件一起删除")
 async def test_the_file_is_the_same_every_time_and_removed_at_exit(
     aiohttp_server, snippets
@@ -302,7 +301,34 @@ async def test_download_prints_what_the_page_shows(serve, snippets, tmp_path, ca
     assert sha256(path) == served.app[snippets["app"].BIG_FILE_SHA256]
 
 
-@pytest.mark.claim("`fetch()` 看到 `Content-Range: bytes */33554432` 和本地大小相同")
+@pytest.mark.claim("任意两个 1 MiB 的块都不相同")
+@pytest.mark.claim("请求 `Range: bytes=33554432-`，起点不在文件里")
+@pytest.mark.claim(
+    "`FileResponse` 回 416；`fetch()` 看到 `Content-Range: bytes */33554432`"
+)
+async def test_the_readers_size(serve, snippets, tmp_path, capsys):
+    """The page's 32 MiB, downloaded whole, then once more."""
+    size = snippets["app"].SIZE
+    assert size == 33554432
+    served = await serve(size)
+    assert len(set(blocks(served.app[snippets["app"].BIG_FILE]))) == size // MiB == 32
+    path = tmp_path / "big.bin"
+    await snippets["download"].main(served.url(), path)
+    assert path.stat().st_size == size
+    capsys.readouterr()
+    async with aiohttp.ClientSession() as session:
+        headers = {"Range": "bytes=33554432-"}
+        async with session.get(served.url(), headers=headers) as resp:
+            assert resp.status == 416
+            assert resp.headers["Content-Range"] == "bytes */33554432"
+    await snippets["download"].main(served.url(), path)
+    assert (
+        capsys.readouterr().out.splitlines()[0] == f"{path} 已经下载完整：{size} 字节"
+    )
+    assert served.requests[-2] == ("/big.bin", "bytes=33554432-")
+
+
+@pytest.mark.claim("和本地大小相同，就不再下载")
 async def test_a_complete_file_is_not_downloaded_again(
     serve, snippets, tmp_path, capsys
 ):
