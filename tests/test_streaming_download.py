@@ -493,11 +493,14 @@ async def test_download_resumes_after_each_break(serve, snippets, tmp_path, caps
     path = tmp_path / "big.bin"
     download = snippets["download"]
     async with aiohttp.ClientSession() as session:
-        await download.download(session, served.url(), path, attempts=3, delay=0)
+        started = time.monotonic()
+        await download.download(session, served.url(), path, attempts=3, delay=0.3)
+        took = time.monotonic() - started
         await download.check_sha256(session, served.url(), path)
+    assert 0.3 <= took < 0.3 + 1, took  # one wait of `delay`
     printed = capsys.readouterr().out.splitlines()
     assert [line for line in printed if line.startswith("第")] == [
-        "第 1 次下载中断（ClientPayloadError），0 秒后续传",
+        "第 1 次下载中断（ClientPayloadError），0.3 秒后续传",
     ]
     # the first answer broke halfway; the second asked for the rest
     assert served.requests[:2] == [
@@ -506,6 +509,7 @@ async def test_download_resumes_after_each_break(serve, snippets, tmp_path, caps
     ]
 
 
+@pytest.mark.claim("最多 `attempts` 次")
 @pytest.mark.parametrize("attempts", [1, 2])
 async def test_download_gives_up(aiohttp_server, snippets, tmp_path, attempts):
     requests = []
