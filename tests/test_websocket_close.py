@@ -192,7 +192,37 @@ async def test_unauthenticated_logout_is_refused(client, headers):
     await ws.close()
 
 
+async def raw_header(request: web.Request) -> web.Response:
+    """The X-Raw header encoded back as the recipe encodes the token."""
+    return web.Response(
+        body=request.headers["X-Raw"].encode("utf-8", "surrogateescape")
+    )
+
+
 @pytest.mark.claim("能把客户端发来的任何字节原样还原")
+async def test_surrogateescape_gives_back_the_bytes_sent(aiohttp_client):
+    app = web.Application()
+    app.router.add_get("/", raw_header)
+    client = await aiohttp_client(app)
+    sent = bytes(range(0x21, 0x7F)) + b"\xff\xfe\xc3\x28" + "令牌".encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Raw: ")
+    writer.write(sent + b"\r\n\r\n")
+    async with asyncio.timeout(TIMEOUT):
+        answer = await reader.read()
+    writer.close()
+    assert answer.split(b"\r\n\r\n", 1)[1] == sent, answer
+
+
+async def test_a_token_that_is_not_ascii_works(aiohttp_client):
+    """The token's own UTF-8 bytes, sent raw, open the socket."""
+    client = await aiohttp_client(create_app({"dave": "令牌-tökén"}))
+    headers = {"Authorization": "Bearer 令牌-tökén"}  # raw_websocket sends UTF-8
+    status, _, writer = await raw_websocket(client.port, headers)
+    writer.close()
+    assert status == b"HTTP/1.1 101 Switching Protocols", status
+
+
 async def test_bytes_that_are_not_utf8_get_401(client):
     """A raw handshake whose token is not UTF-8 is refused, not answered 101/500."""
     reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
