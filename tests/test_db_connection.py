@@ -21,6 +21,7 @@ from aiohttp import FormData, web
 from packaging.version import Version
 
 import pages
+import servers
 from db_connection import old_app
 from db_connection.app import DB, DB_PATH, DatabaseUnavailable, create_app
 from servers import free_port
@@ -347,10 +348,52 @@ async def test_unusable_database_stops_the_startup(bad_path):
     path, reason, _ = bad_path
     runner = web.AppRunner(create_app(db_path=path))
     with pytest.raises(DatabaseUnavailable) as raised:
-        await runner.setup()  # run_app starts no site when this raises
+        await runner.setup()
     assert str(raised.value) == f"无法使用数据库 {path}：{reason}"
-    assert runner.server is None and runner.sites == set()
     assert left_as_it_was(path)
+
+
+def run_app_here(app: web.Application, port: int):
+    """What web.run_app() runs on its loop, here: it serves until cancelled."""
+    return web._run_app(app, host="127.0.0.1", port=port, print=None)
+
+
+@pytest.mark.claim("`run_app()` 就把这个异常原样抛出来，端口从未打开过")
+async def test_run_app_never_listens_when_the_startup_fails(bad_path):
+    path, reason, _ = bad_path
+    earlier, opened = servers.own_listeners(), set()
+    starting = asyncio.ensure_future(
+        run_app_here(create_app(db_path=path), free_port())
+    )
+    async with asyncio.timeout(EXIT_TIMEOUT):
+        while not starting.done():  # every turn of the loop, until it fails
+            opened |= servers.own_listeners() - earlier
+            await asyncio.sleep(0)
+    with pytest.raises(DatabaseUnavailable) as raised:
+        await starting
+    assert str(raised.value) == f"无法使用数据库 {path}：{reason}"
+    assert opened == set()
+
+
+@pytest.mark.claim("全部成功之后才打开监听端口")
+@pytest.mark.claim("在服务器开始接受请求**之前**运行")
+async def test_run_app_listens_after_the_startup(tmp_path):
+    port, before_yield = free_port(), []
+
+    async def look(app: web.Application):
+        before_yield.append(servers.own_listeners())
+        yield
+
+    app = create_app(db_path=tmp_path / "app.db")
+    app.cleanup_ctx.append(look)  # after the database's: the last one to start
+    serving = asyncio.create_task(run_app_here(app, port))
+    async with asyncio.timeout(EXIT_TIMEOUT):
+        while ("127.0.0.1", port) not in servers.own_listeners():
+            await asyncio.sleep(0.01)
+    serving.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await serving
+    assert before_yield and ("127.0.0.1", port) not in before_yield[0], before_yield
 
 
 def start_program(folder: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -398,9 +441,6 @@ def run_until_exit(folder: Path, path: Path) -> tuple[int, str, str, bool]:
     return proc.returncode, out, err, listened
 
 
-@pytest.mark.claim("全部成功之后才打开监听端口")
-@pytest.mark.claim("在服务器开始接受请求**之前**运行")
-@pytest.mark.claim("`run_app()` 就把这个异常原样抛出来，端口从未打开过")
 @pytest.mark.claim("消息写到 stderr，退出码是 1")
 @pytest.mark.claim("进程立刻退出，只有这一行，也从未监听过端口")
 def test_programs_exit_with_one_line_and_never_listen(tmp_path):
