@@ -177,7 +177,6 @@ async def test_with_handler_cancellation_only_finally_runs(serve, caplog):
 
 
 @pytest.mark.claim("服务器的 `async for msg in ws` 随之结束")
-@pytest.mark.claim("这段时间里收到了 PONG，就从收到的时刻起重新计时")
 async def test_a_client_that_answers_every_ping_stays(server, caplog):
     loop = asyncio.get_running_loop()
     reader, writer = await open_websocket(server.port)
@@ -198,6 +197,28 @@ async def test_a_client_that_answers_every_ping_stays(server, caplog):
         ("INFO", "127.0.0.1 连上了"),
         ("INFO", "127.0.0.1 断开了，关闭码 1000，异常 None"),
     ]
+
+
+@pytest.mark.claim("这段时间里收到了 PONG，就从收到的时刻起重新计时")
+async def test_the_next_ping_counts_from_the_pong(serve):
+    """PONGs sent `delay` late: the next PING comes a heartbeat after the PONG,
+    not a heartbeat after the PING (apart by more than the timers' slack)."""
+    heartbeat, delay = 0.6, 0.25  # delay < heartbeat / 2: the server waits that long
+    assert delay > EARLY + LATE
+    server = await serve(create_app(heartbeat))
+    loop = asyncio.get_running_loop()
+    reader, writer = await open_websocket(server.port)
+    pings = []
+    async with asyncio.timeout(TIMEOUT):
+        while len(pings) < 3:
+            assert await next_frame(reader) == (PING, b"")
+            pings.append(loop.time())
+            await asyncio.sleep(delay)
+            writer.write(client_frame(PONG))
+    writer.close()
+    gaps = [b - a for a, b in itertools.pairwise(pings)]
+    for gap in gaps:
+        assert delay + heartbeat - EARLY <= gap <= delay + heartbeat + LATE, gaps
 
 
 async def test_the_handler_echoes_text(server):
