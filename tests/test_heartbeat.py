@@ -307,21 +307,26 @@ async def push_only(request: web.Request) -> web.WebSocketResponse:
 
 
 @pytest.mark.claim("一个只往外发、从不读的处理器，即使客户端按时回了 PONG")
+@pytest.mark.claim("也会在大约 1.5 倍的 `heartbeat` 之后把它断开")
 @pytest.mark.claim("3.14.0 起，收到任何数据都会让心跳重新计时")
 async def test_a_handler_that_never_reads(serve):
     app = web.Application()
     app.router.add_get("/ws", push_only)
     server = await serve(app)
+    loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(server.url("/ws")) as ws:
+            opened = loop.time()
             async with asyncio.timeout(TIMEOUT):
                 got = [msg.data async for msg in ws]  # answers every ping
+            took = loop.time() - opened
     if AIOHTTP >= Version("3.14"):
         assert got == [str(n) for n in range(10)]
         assert ws.close_code == 1000
     else:  # dropped after about 1.5 heartbeats: the pongs were never read
         assert len(got) < 10, got
         assert ws.close_code == 1006
+        assert 1.5 * HEARTBEAT - EARLY <= took <= 1.5 * HEARTBEAT + LATE, took
 
 
 async def silent_server(reader, writer) -> None:
