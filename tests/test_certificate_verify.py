@@ -111,8 +111,16 @@ async def test_programs_print_what_the_page_shows(snippets, capsys, name):
 
 @pytest.mark.claim("`import aiohttp` 的时候就建好了，那时还没有 `SSL_CERT_FILE`")
 @pytest.mark.claim("设置之后新建的 `ssl.create_default_context()` 读到了这个变量")
-async def test_env_var_prints_what_the_page_shows(snippets, capsys):
-    await snippets["env_var"].main()  # aiohttp was imported long before
+async def test_env_var_prints_what_the_page_shows(snippets, capsys, tmp_path):
+    # As a reader runs it: a fresh process, which imports aiohttp first ...
+    assert "SSL_CERT_FILE" not in os.environ
+    (tmp_path / "env_var.py").write_bytes((FOLDER / "env_var.py").read_bytes())
+    assert_shown(run_program("env_var.py", tmp_path, {}), "env_var.txt")
+    made = "import ssl, aiohttp.connector as c; print(type(c._SSL_CONTEXT_VERIFIED))"
+    printed = run_program(made, tmp_path, {}, code=True)
+    assert printed == "<class 'ssl.SSLContext'>\n", printed
+    # ... and here, where aiohttp was imported long before
+    await snippets["env_var"].main()
     assert os.environ["SSL_CERT_FILE"] == "ca.pem"
     assert_shown(capsys.readouterr().out, "env_var.txt")
 
@@ -240,6 +248,8 @@ def with_root(ca: trustme.CA, folder: Path) -> ssl.SSLContext:
 async def test_the_reasons(
     snippets, tmp_path, other_ca, page_ca, self_signed, case, expected
 ):
+    default = aiohttp.connector._SSL_CONTEXT_VERIFIED  # what ssl=True uses
+    assert default.verify_mode == ssl.CERT_REQUIRED and default.check_hostname
     trusted = {"ssl": snippets["trust_ca"].trusting()}
     contexts: dict[str, tuple[Callable[[], ssl.SSLContext], dict]] = {
         "untrusted CA": (lambda: server_context(other_ca.issue_cert("localhost")), {}),
@@ -377,12 +387,15 @@ def test_ssl_cert_file_replaces_the_default_file(snippets, monkeypatch, tmp_path
     assert ssl.create_default_context().get_ca_certs() == ours
 
 
-def run_program(name: str, folder: Path, env: dict[str, str]) -> str:
-    """``python <name>`` in ``folder`` as a fresh process: what it printed."""
+def run_program(
+    name: str, folder: Path, env: dict[str, str], *, code: bool = False
+) -> str:
+    """``python <name>`` (or ``python -c name``) in ``folder`` as a fresh process:
+    what it printed."""
     for program in ("make_certs.py", "https_app.py"):
         (folder / program).write_bytes((FOLDER / program).read_bytes())
     result = subprocess.run(
-        [sys.executable, name],
+        [sys.executable, *(["-c"] if code else []), name],
         cwd=folder,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
@@ -404,19 +417,44 @@ def test_ssl_cert_file_set_before_the_program_starts(snippets, tmp_path):
     assert "unable to get local issuer certificate" in without, without
 
 
+TRUST_ENV_BOTH_WAYS = """
+import asyncio, sys
+import aiohttp
+
+async def main():
+    for trust_env in (False, True):
+        async with aiohttp.ClientSession(trust_env=trust_env) as session:
+            try:
+                async with session.get(sys.argv[1]) as resp:
+                    print(trust_env, resp.status)
+            except aiohttp.ClientConnectorCertificateError as exc:
+                print(trust_env, exc.certificate_error.verify_message)
+
+asyncio.run(main())
+"""
+
+
 @pytest.mark.claim("`ClientSession(trust_env=True)` 与证书无关")
-@pytest.mark.claim("`SSL_CERT_FILE` 设不设都一样")
-@pytest.mark.parametrize("ssl_cert_file", [None, "ca.pem"])
-async def test_trust_env_does_not_trust_certificates(
-    snippets, monkeypatch, ssl_cert_file
-):
+@pytest.mark.claim("`trust_env` 取 `True` 还是 `False`，结果都一样")
+async def test_trust_env_does_not_trust_certificates(snippets, tmp_path):
+    """Fresh processes, with SSL_CERT_FILE set before they start and without."""
+    snippets["make_certs"].ensure_certs()
+    ca = str(tmp_path / "ca.pem")  # the snippets run in tmp_path
+    (tmp_path / "both.py").write_text(TRUST_ENV_BOTH_WAYS, "utf-8")
     async with snippets["https_app"].serve() as url:
-        if ssl_cert_file:
-            monkeypatch.setenv("SSL_CERT_FILE", ssl_cert_file)
-        async with aiohttp.ClientSession(trust_env=True) as session:
-            with pytest.raises(aiohttp.ClientConnectorCertificateError) as raised:
-                await session.get(url)
-    assert reason(raised.value) == "unable to get local issuer certificate"
+        runs = {}
+        for env in ({}, {"SSL_CERT_FILE": ca}):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "both.py", url, cwd=tmp_path,
+                env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, _ = await proc.communicate()
+            runs[bool(env)] = out.decode().splitlines()
+    failed = "unable to get local issuer certificate"
+    assert runs == {
+        False: [f"False {failed}", f"True {failed}"],
+        True: ["False 200", "True 200"],
+    }, runs
 
 
 # --- ssl=False ------------------------------------------------------------------------
