@@ -455,7 +455,7 @@ async def test_reuse_script_listens_on_a_free_loopback_port(capsys):
 @pytest.mark.claim("即使不用 `DummyCookieJar`，cookie 也不会被保存")
 @pytest.mark.claim("要用 `aiohttp.CookieJar(unsafe=True)`")
 @pytest.mark.claim("把 `sid=42` 送回去，`DummyCookieJar` 不会")
-@pytest.mark.claim("它什么都不存，也什么都不发")  # where the default jar does: localhost
+@pytest.mark.claim("它什么都不存，也什么都不发")  # localhost: the default jar keeps
 @pytest.mark.parametrize(
     ("jar", "host", "sent_back"),
     [

@@ -16,6 +16,7 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import json
+import linecache
 import re
 import shutil
 import subprocess
@@ -222,8 +223,7 @@ async def test_old_client_warns_twice_from_the_callers_line(server):
     # Blamed on the reader's module, not on aiohttp: that is why Python's default
     # filters hide them when client.py is imported instead of run as a script.
     assert {w.filename for w in record} == {client.__file__}, record
-    source = Path(client.__file__).read_text("utf-8").splitlines()
-    lines = [source[w.lineno - 1].strip() for w in record]
+    lines = [linecache.getline(w.filename, w.lineno).strip() for w in record]
     assert lines[0].startswith("auth = aiohttp.BasicAuth("), lines
     assert lines[1].startswith("async with session.get(url, auth=auth)"), lines
 

@@ -10,6 +10,7 @@ client.
 
 import asyncio
 import contextlib
+import inspect
 import itertools
 import json
 import logging
@@ -104,13 +105,22 @@ async def test_each_event_arrives_when_it_is_published():
 
 
 @pytest.mark.claim("没有消息的时候，每隔 `ping_interval` 秒发一行注释 `: ping`")
+@pytest.mark.claim("（默认 15 秒）")
 async def test_an_idle_stream_gets_a_comment_line():
-    app = sse_app.create_app(ping_interval=0.05)
+    default = inspect.signature(sse_app.create_app).parameters["ping_interval"]
+    assert default.default == 15
+    interval = 0.2
+    app = sse_app.create_app(ping_interval=interval)
+    loop = asyncio.get_running_loop()
     async with served(app) as url, aiohttp.ClientSession() as session:
         async with session.get(f"{url}/events") as resp:
             assert await next_block(resp) == b"retry: 3000\n\n"
-            assert await next_block(resp) == b": ping\n\n"
-            assert await next_block(resp) == b": ping\n\n"
+            times = [loop.time()]
+            for _ in range(3):
+                assert await next_block(resp) == b": ping\n\n"
+                times.append(loop.time())
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(interval - 0.03 <= gap <= interval + 0.15 for gap in gaps), gaps
 
 
 @pytest.mark.claim("过了 `stream_seconds` 秒，处理器正常结束响应")
@@ -230,13 +240,15 @@ async def test_a_client_going_away_is_noticed_at_the_next_write(sse_log):
 
 @pytest.mark.claim("心跳让处理器最迟在 `ping_interval` 秒后发现客户端走了")
 async def test_the_ping_finds_a_client_that_went_away(sse_log):
-    app = sse_app.create_app(ping_interval=0.1)
+    interval = 0.5
+    app = sse_app.create_app(ping_interval=interval)
     broker = app[sse_app.BROKER]
     async with served(app) as url:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{url}/events") as resp:
                 await next_block(resp)
-        await wait_until(lambda: not broker.queues, "unsubscribed", timeout=2)
+        took = await wait_until(lambda: not broker.queues, "unsubscribed")
+    assert took <= interval + 0.15, took  # counted from when the client went
     assert disconnects(sse_log) == [DISCONNECTED]
     assert errors(sse_log) == []
 
@@ -483,7 +495,7 @@ async def test_chromium_receives_reconnects_and_leaves(chromium_page, sse_log):
         items = await chromium_page.when(f"{ITEMS}.length === 2 && {ITEMS}")
         assert items == ["1：一", "2：二"]
         assert [last for last, _ in requests] == [None, "1"]
-        assert requests[1][1] - ended[0] >= 0.3
+        assert 0.3 <= requests[1][1] - ended[0] < 0.3 + 1  # not a default of seconds
         # the tab is closed: the server notices at its next ping
         await chromium_page.close()
         await wait_until(lambda: not broker.queues, "unsubscribed")
