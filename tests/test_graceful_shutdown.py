@@ -256,7 +256,8 @@ async def test_a_handler_longer_than_twice_the_timeout_is_cut(
     aiohttp_server, aiohttp_client
 ):
     shutdown_timeout = 0.5  # long enough that 3 waits (1.5 s) are told from 2
-    server = await aiohttp_server(create_app(60.0), shutdown_timeout=shutdown_timeout)
+    # Parts at 0.7 s, 1.4 s, 2.1 s: the first is written before the cut at 1 s
+    server = await aiohttp_server(create_app(0.7), shutdown_timeout=shutdown_timeout)
     client = await aiohttp_client(server)
     report = await client.get("/report")
 
@@ -264,8 +265,11 @@ async def test_a_handler_longer_than_twice_the_timeout_is_cut(
     async with asyncio.timeout(TIMEOUT):
         await server.close()
     waited = time.monotonic() - started
+    received = b""
     with pytest.raises(aiohttp.ClientPayloadError):
-        await report.text()
+        async for chunk in report.content.iter_any():
+            received += chunk
+    assert received.decode() == "第 1 段\n", received  # truncated
     # First wait for the handler, then cancel it and wait again: about 2x.
     assert 2 * shutdown_timeout - 0.05 <= waited < 3 * shutdown_timeout, waited
 
@@ -282,7 +286,9 @@ async def wait_for_exit(server) -> int:
 @pytest.mark.claim("之后的新连接被拒绝")
 @pytest.mark.claim("进程退出码是 0")
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
-async def test_signal_closes_websockets_and_lets_the_report_finish(app_py, sig):
+async def test_signal_closes_websockets_and_lets_the_report_finish(tmp_path, sig):
+    # A report of 1.2 s: still running, under any load, when the sockets are closed
+    app_py = launcher(tmp_path, 0.4, SHUTDOWN_TIMEOUT)
     with python_program(app_py, stop_signal=sig) as server:
         async with aiohttp.ClientSession(server.url) as session:
             sockets = [await session.ws_connect("/ws") for _ in range(3)]
@@ -293,6 +299,9 @@ async def test_signal_closes_websockets_and_lets_the_report_finish(app_py, sig):
                 assert await close_message(ws) == CLOSED_1001
             with pytest.raises(aiohttp.ClientConnectorError):
                 await session.get("/report")
+            # the order: on_shutdown is done, the report still runs, no cleanup yet
+            assert not report.content.at_eof()
+            assert not set(CLEANUP_LINES) & set(server.output().splitlines())
             async with asyncio.timeout(TIMEOUT):
                 assert await report.text() == FULL_REPORT
         assert await wait_for_exit(server) == 0, server.output()
