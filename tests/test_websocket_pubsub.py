@@ -324,7 +324,38 @@ async def test_new_subscribers_work_when_redis_is_back(
     await publisher.aclose()
 
 
+async def many_senders(request: web.Request) -> web.WebSocketResponse:
+    """Four tasks send 50 large messages each on one socket, at the same time."""
+    compress = int(request.query["compress"])
+    ws = web.WebSocketResponse(compress=compress)
+    await ws.prepare(request)
+
+    async def send(task: int) -> None:
+        for n in range(50):
+            await ws.send_str(f"{task}:{n}:" + str(task) * 65536)
+
+    await asyncio.gather(*(send(task) for task in range(4)))
+    await ws.close()
+    return ws
+
+
+@pytest.mark.claim("发送可以来自多个任务：每次发送都把一整帧写进连接，压缩帧另有锁保护")
 @pytest.mark.claim("别的任务可以对同一个 `ws` 调用 `await ws.send_str(...)`")
+@pytest.mark.parametrize("compress", [0, 15], ids=["plain", "compressed"])
+async def test_several_tasks_send_on_one_socket(aiohttp_client, compress):
+    app = web.Application()
+    app.router.add_get("/ws", many_senders)
+    client = await aiohttp_client(app)
+    got: dict[int, list[int]] = {task: [] for task in range(4)}
+    async with client.ws_connect(f"/ws?compress={compress}") as ws:
+        async with asyncio.timeout(TIMEOUT):
+            async for msg in ws:
+                task, n, body = msg.data.split(":")
+                assert body == task * 65536, (task, n, len(body))  # whole, unmixed
+                got[int(task)].append(int(n))
+    assert got == {task: list(range(50)) for task in range(4)}, got
+
+
 async def test_client_script_prints_both_replies(client_session, redis_url, capsys):
     url = str(client_session.make_url("/ws"))
     await client.main(url, redis_url)
