@@ -1,14 +1,17 @@
 """session_outside_loop: a ClientSession is created inside running async code."""
 
 import importlib
+import os
 import subprocess
 import sys
+import traceback
 import warnings
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+import pages
 from servers import free_port
 from session_outside_loop import fetch
 from session_outside_loop.app import SESSION, create_app
@@ -20,9 +23,39 @@ MODULE_LEVEL = "session_outside_loop.module_level"
 @pytest.mark.claim("如今这些写法在导入时就失败")
 def test_creating_a_session_at_import_time_raises():
     """A sync test: no event loop is running, as when a module is first imported."""
-    with pytest.raises(RuntimeError, match=r"^no running event loop$"):
+    with pytest.raises(RuntimeError, match=r"^no running event loop$") as raised:
         importlib.import_module(MODULE_LEVEL)
     assert MODULE_LEVEL not in sys.modules
+    assert stopped_at(raised.value.__traceback__) == THE_LINE
+
+
+# The line of module_level.py that creates the session.
+THE_LINE = "session = aiohttp.ClientSession()  # 导入模块时还没有正在运行的事件循环"
+
+
+def stopped_at(tb) -> str:
+    """The last line of module_level.py that the traceback ``tb`` passes."""
+    lines = [
+        frame.line for frame in traceback.extract_tb(tb)
+        if frame.filename.endswith("module_level.py")
+    ]  # fmt: skip
+    return lines[-1]
+
+
+@pytest.mark.claim("不管是 `python module_level.py` 还是 `import module_level`")
+@pytest.mark.claim("于是程序以 `RuntimeError: no running event loop` 退出")
+def test_python_module_level_py_stops_at_that_line():
+    result = subprocess.run(
+        [sys.executable, "module_level.py"],
+        cwd=pages.SNIPPETS / "session_outside_loop",
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[-1] == "RuntimeError: no running event loop", result.stderr
+    frames = [n for n, line in enumerate(lines) if 'module_level.py", line' in line]
+    assert lines[frames[-1] + 1].strip() == THE_LINE, result.stderr
 
 
 @pytest.mark.claim("`TCPConnector` 在没有正在运行的循环时同样抛出 `RuntimeError`")
