@@ -16,7 +16,7 @@ from aiohttp import web
 
 import pages
 from gzip_compression import backend
-from gzip_compression.app import compression_middleware, create_app, stream
+from gzip_compression.app import compression_middleware, create_app, echo, stream
 from servers import free_port
 from servers import nginx as nginx_running
 
@@ -215,6 +215,20 @@ async def test_compression_enabled_after_prepare_does_nothing(aiohttp_client, ca
     assert "Content-Encoding" not in headers, headers
     assert headers["Transfer-Encoding"] == "chunked", headers
     assert body.decode() == "第 0 块\n第 1 块\n第 2 块\n", body
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.claim("这时再调用 `enable_compression()` 不会报错，但也不起任何作用")
+async def test_a_websocket_behind_the_unchecked_middleware(aiohttp_client, caplog):
+    """The page's WebSocket handler behind a middleware that does not check."""
+    app = web.Application(middlewares=[unguarded])
+    app.router.add_get("/ws", echo)
+    client = await aiohttp_client(app)
+    async with client.ws_connect("/ws", headers={"Accept-Encoding": "gzip"}) as ws:
+        assert "Content-Encoding" not in ws._response.headers, ws._response.headers
+        await ws.send_str("你好")
+        async with asyncio.timeout(TIMEOUT):
+            assert await ws.receive_str() == "你好"
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
