@@ -17,6 +17,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import trustme
 from aiohttp import web
 from gunicorn.config import Config
 from packaging.version import Version
@@ -151,6 +153,29 @@ async def test_aiohttp_itself_ignores_the_forwarded_headers(aiohttp_client):
     client = await aiohttp_client(app)
     resp = await client.get("/", headers=SPOOF)
     assert await resp.text() == "('127.0.0.1', 'http')"
+
+
+@pytest.mark.claim("`request.scheme`\n只看连接是不是 TLS")
+async def test_over_tls_the_scheme_is_https_whatever_the_headers(tmp_path):
+    ca = trustme.CA()
+    server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ssl)
+    client_ssl = ssl.create_default_context()
+    ca.configure_trust(client_ssl)
+    app = web.Application()
+    app.router.add_get("/", remote_and_scheme)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = servers.free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ssl).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            headers = {**SPOOF, "X-Forwarded-Proto": "http"}
+            url = f"https://127.0.0.1:{port}/"
+            async with session.get(url, headers=headers, ssl=client_ssl) as resp:
+                assert await resp.text() == "('127.0.0.1', 'https')"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.mark.claim("经 Unix socket 进来的请求，`request.remote` 是空字符串")
