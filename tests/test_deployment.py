@@ -178,6 +178,26 @@ async def test_over_tls_the_scheme_is_https_whatever_the_headers(tmp_path):
         await runner.cleanup()
 
 
+@pytest.mark.claim(
+    "aiohttp 创建 socket 文件时不另设权限，socket 文件的权限由进程的 umask 决定"
+)
+@pytest.mark.parametrize(
+    ("mask", "mode"), [(0o007, "srwxrwx---"), (0o022, "srwxr-xr-x")]
+)
+async def test_the_socket_file_mode_is_the_umasks(tmp_path, mask, mode):
+    runner = web.AppRunner(web.Application())
+    await runner.setup()
+    path = tmp_path / "app.sock"
+    earlier = os.umask(mask)
+    try:
+        await web.UnixSite(runner, str(path)).start()
+        made = stat.filemode(path.stat().st_mode)
+    finally:
+        os.umask(earlier)
+        await runner.cleanup()
+    assert made == mode
+
+
 @pytest.mark.claim("经 Unix socket 进来的请求，`request.remote` 是空字符串")
 @pytest.mark.claim("没有 `forwarded()` 中间件，应用就看不到任何客户端地址")
 async def test_a_unix_socket_peer_has_no_address(unix_server):
