@@ -103,6 +103,34 @@ def project(root: Path, name: str, config: str, conftest: str | None = None) -> 
     return name
 
 
+# The page's "其他写法" with aiohttp_client: a session fixture hands out a
+# TestServer, and each test makes its own client of it.
+SERVER_CONFTEST = """\
+import pytest_asyncio
+from aiohttp.test_utils import TestServer
+
+from app import create_app
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def server():
+    server = TestServer(create_app())
+    await server.start_server()
+    yield server
+    await server.close()
+"""
+TWO_CLIENTS = """\
+async def test_first(aiohttp_client, server):
+    client = await aiohttp_client(server)
+    assert (await client.get("/")).status == 200
+
+
+async def test_second(aiohttp_client, server):
+    client = await aiohttp_client(server)
+    assert (await client.get("/")).status == 200
+"""
+
+
 # Session scope: once, in the one worker that runs the tests using it (their
 # xdist_group); other modules' tests run in that worker in between.
 @pytest.fixture(scope="session")
@@ -130,6 +158,9 @@ def loop_runs(tmp_path_factory) -> dict:
             READER_ARGS,
         ),
     ]
+    shared_server = project(root, "shared-server", fixed, SERVER_CONFTEST)
+    (root / shared_server / "test_app.py").write_text(TWO_CLIENTS, "utf-8")
+    runs.append((shared_server, READER_ARGS))
     (root / "driver.py").write_text(
         DRIVER.replace("*PLUGINS", f"*{READER_PLUGINS!r}"), "utf-8"
     )
@@ -313,8 +344,18 @@ def test_a_server_answers_only_while_its_loop_runs():
             session_loop.run_until_complete(server.close())
 
 
+@pytest.mark.xdist_group("pytest_event_loop")
+@pytest.mark.claim(
+    "测试里用 `aiohttp_client(server)` 连它：第一个测试结束时服务器就关了"
+)
+def test_a_shared_test_server_closes_with_the_first_test(loop_runs):
+    run = loop_runs["shared-server"]
+    assert (run["status"], outcome(run["output"])) == (1, "1 failed, 1 passed"), run
+    assert "FAILED test_app.py::test_second" in run["output"], run["output"]
+    assert "._root" in run["output"], run["output"]  # make_url: the server is closed
+
+
 @pytest.mark.claim("`TestClient.close()` 会连同服务器一起关闭")
-@pytest.mark.claim("第一个测试结束时服务器就关了")
 async def test_closing_a_test_client_closes_its_server():
     """What aiohttp_client does with each client when its test ends."""
     server = TestServer(create_app())
