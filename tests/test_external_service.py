@@ -22,6 +22,7 @@ from aiohttp import web
 from packaging.version import Version
 
 import pages
+import servers
 from external_service import fake_es
 from external_service.app import ES, create_app
 from servers import free_port
@@ -70,6 +71,19 @@ async def test_app_returns_cluster_info(aiohttp_client, es_url):
     resp = await client.get("/")
     body = await resp.text()
     assert resp.status == 200, body
+    assert body == shown(INFO_OUTPUT)
+
+
+@pytest.mark.claim("客户端用的就是当前的循环；直接运行和在测试里运行都是如此")
+async def test_python_app_py_answers_too():
+    """`python fake_es.py` and `python app.py ES_URL=…`: two processes."""
+    folder = pages.SNIPPETS / "external_service"
+    with servers.python_program(folder / "fake_es.py") as es:
+        with servers.python_program(folder / "app.py", env={"ES_URL": es.url}) as app:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(app.url) as resp:
+                    body = await resp.text()
+                    assert resp.status == 200, body
     assert body == shown(INFO_OUTPUT)
 
 
