@@ -319,6 +319,25 @@ def test_client_timeout_fields_default_to_none():
         assert getattr(timeout, field) is None, (field, timeout)
 
 
+async def answer_late(request: web.Request) -> web.Response:
+    await asyncio.sleep(0.4)
+    return web.Response(text="迟到的回答")
+
+
+@pytest.mark.claim("`None` 表示不做这一项检查")
+async def test_none_waits_as_long_as_it_takes(aiohttp_server):
+    app = web.Application()
+    app.router.add_get("/", answer_late)
+    url = str((await aiohttp_server(app)).make_url("/"))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout()) as session:
+        async with session.get(url) as resp:  # no check: 0.4 s is fine
+            assert await resp.text() == "迟到的回答"
+        for field in ("total", "sock_read"):  # a 0.1 s check of the same fails
+            with pytest.raises(asyncio.TimeoutError):
+                timeout = aiohttp.ClientTimeout(**{field: 0.1})
+                await session.get(url, timeout=timeout)
+
+
 @pytest.mark.claim("是 attrs 类而不是 dataclass")
 @pytest.mark.claim("`dataclasses.replace()` 用在它上面会抛出")
 def test_client_timeout_is_not_a_dataclass():
