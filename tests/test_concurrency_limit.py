@@ -43,6 +43,7 @@ class Served:
 
     url: str
     seen: list[str] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # loop.time() of each
 
 
 async def serve(aiohttp_server, delay: float) -> Served:
@@ -52,6 +53,7 @@ async def serve(aiohttp_server, delay: float) -> Served:
     @web.middleware
     async def count(request: web.Request, handler) -> web.StreamResponse:
         served.seen.append(request.path)
+        served.arrived.append(asyncio.get_running_loop().time())
         return await handler(request)
 
     app.middlewares.append(count)
@@ -236,10 +238,15 @@ async def test_a_response_holds_its_connection_until_its_body_is_in(body_server)
 @pytest.mark.claim("抛出 `asyncio.TimeoutError`")
 @pytest.mark.claim("超时从这时算起，4 个请求都成功")
 async def test_timeouts_prints_what_the_page_shows(reader_speed, capsys):
+    started = asyncio.get_running_loop().time()
     await timeouts.main(reader_speed.url)
     assert capsys.readouterr().out == shown("timeouts.txt", reader_speed.url)
     # requests 3 and 4 were sent once they had a connection
     assert len(reader_speed.seen) == 2 * timeouts.REQUESTS
+    # limit=2: two at once; the other two queued 0.5 s, with 0.25 s of 0.75 left
+    waited = [round(t - started, 2) for t in reader_speed.arrived[:4]]
+    assert all(t < 0.25 for t in waited[:2]), waited
+    assert all(0.5 <= t < 0.75 for t in waited[2:]), waited
 
 
 @pytest.mark.claim("在连接器里排队等连接的时间也算在内")
