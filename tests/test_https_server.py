@@ -107,9 +107,34 @@ async def https_site(app: web.Application, context: ssl.SSLContext):
         await runner.cleanup()
 
 
+@pytest.mark.claim("服务器自己的证书在前，签发它的中间 CA 的证书跟在后面")
+async def test_make_certs_writes_the_leaf_then_the_intermediate(
+    snippets, tmp_path, monkeypatch
+):
+    """make_certs.py with an intermediate CA (a CA that trustme's root signed)."""
+    root = trustme.CA()
+    intermediate = root.create_child_ca()
+    monkeypatch.setattr(snippets["make_certs"].trustme, "CA", lambda: intermediate)
+    snippets["make_certs"].make_certs(tmp_path)
+    chain = (tmp_path / "server.crt").read_text()
+    end = "-----END CERTIFICATE-----\n"
+    pems = [pem + end for pem in chain.split(end)[:-1]]
+    assert len(pems) == 2, chain
+    assert pems[1] == intermediate.cert_pem.bytes().decode()  # the issuer, second
+    # the first is the server's own: its key is server.key
+    context = snippets["app"].server_context(
+        str(tmp_path / "server.crt"), str(tmp_path / "server.key")
+    )
+    client = ssl.create_default_context()
+    root.configure_trust(client)  # the root only
+    app = snippets["app"].create_app()
+    async with https_site(app, context) as url, aiohttp.ClientSession() as session:
+        async with session.get(url, ssl=client) as resp:
+            assert resp.status == 200
+
+
 @pytest.mark.claim("服务器只出示自己的证书时，只信任根 CA 的客户端")
 @pytest.mark.claim("接不上这条链，报 `unable to get local issuer certificate`")
-@pytest.mark.claim("服务器自己的证书在前，签发它的中间 CA 的证书跟在后面")
 @pytest.mark.parametrize("chain", [True, False])
 async def test_the_intermediate_goes_into_the_chain(snippets, tmp_path, chain):
     root = trustme.CA()
