@@ -57,6 +57,12 @@ EXEMPTIONS = {
         "ignore:The 'auth' parameter is deprecated:DeprecationWarning",
     ],
     "by-module": ["ignore::DeprecationWarning:aiohttp"],
+    # ... and the other one let through by its message: the by-module rule still
+    # does not let the `auth=` warning through
+    "by-module-and-message": [
+        "ignore::DeprecationWarning:aiohttp",
+        "ignore:BasicAuth is deprecated:DeprecationWarning",
+    ],
 }
 
 USES_CLIENT = '''\
@@ -427,6 +433,7 @@ def test_error_line_needs_the_loop_scope_setting(policy_runs):
         ("one-of-two", "1 failed", AUTH_PARAM_WARNING),
         ("both-by-message", "1 passed", None),
         ("by-module", "1 failed", BASIC_AUTH_WARNING),
+        ("by-module-and-message", "1 failed", AUTH_PARAM_WARNING),
     ],
 )
 def test_exemptions_after_the_error_line(policy_runs, name, expected, raised):
