@@ -356,6 +356,42 @@ async def test_aiohttp_client_cancels_the_handler_when_it_leaves(
     await notify.wait_for("cancelled 13")
 
 
+@pytest.mark.claim(
+    "`yield` 之后的代码在应用关闭时执行，此时 aiohttp 已经关掉了监听 socket、"
+)
+@pytest.mark.claim("等完了（或取消了）正在执行的处理器")
+async def test_the_code_after_yield_runs_after_the_handlers(serve, session, notify):
+    """background's app, a handler still running when shutdown begins, and a
+    cleanup_ctx that notes when its code after `yield` runs."""
+    events, go = [], asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        events.append("handler started")
+        await go.wait()
+        events.append("handler done")
+        return web.Response(text="好")
+
+    async def note(app: web.Application):
+        yield
+        events.append(f"after yield, sites: {len(runner.sites)}")
+
+    application = background.create_app(notify)
+    application.router.add_get("/slow", slow)
+    application.cleanup_ctx.append(note)
+    runner = await serve(application)
+    host, port = runner.addresses[0][:2]
+    request = asyncio.create_task(session.get(f"http://{host}:{port}/slow"))
+    await until(lambda: events == ["handler started"], "the handler runs")
+    closing = asyncio.create_task(runner.cleanup())
+    await asyncio.sleep(0.1)  # shutdown waits for the handler meanwhile
+    assert events == ["handler started"], events
+    go.set()
+    async with asyncio.timeout(TIMEOUT):
+        await closing
+        (await request).release()
+    assert events == ["handler started", "handler done", "after yield, sites: 0"]
+
+
 @pytest.mark.claim("等完了（或取消了）正在执行的处理器")
 @pytest.mark.parametrize("module", ALL, ids=name)
 async def test_shutdown_waits_for_unfinished_work(serve, session, notify, module):
