@@ -250,7 +250,7 @@ async def test_timeouts_prints_what_the_page_shows(reader_speed, capsys):
 
 
 @pytest.mark.claim("在连接器里排队等连接的时间也算在内")
-@pytest.mark.claim("一个请求从发出开始占着连接")  # the first, still unanswered, holds it
+@pytest.mark.claim("一个请求从发出开始占着连接")  # the first, unanswered, holds it
 @pytest.mark.claim("`ClientTimeout(connect=...)` 同样包括排队的时间")
 @pytest.mark.claim("超时抛出 `aiohttp.ConnectionTimeoutError`")
 @pytest.mark.claim("`sock_connect` 只管建立 TCP 连接本身，不包括排队")
