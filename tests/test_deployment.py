@@ -362,6 +362,7 @@ async def test_nginx_in_front_of_two_processes(sock_dir, tmp_path):
             for _ in range(10)
         ]
         programs = {last_child(proc.pid) for proc, _, _ in backends}  # sg runs
+        assert all(tcp_listening(pid) == set() for pid in programs), programs
     pids = [pid for pid, _ in answers]
     print(f"\nnginx: requests per backend pid: {dict(Counter(pids))}")
     assert set(pids) == programs, pids
@@ -373,6 +374,30 @@ async def test_nginx_in_front_of_two_processes(sock_dir, tmp_path):
     for _, path, log in backends:  # run_app names every site it serves
         lines = re.findall(r"^=+ Running on .*$", log.read_text(), re.M)
         assert lines == [f"======== Running on http://unix:{path}: ========"], lines
+
+
+def tcp_listening(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on: its socket inodes, looked up in
+    the kernel's tables of TCP sockets (state 0A is LISTEN)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:[") : -1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for row in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_tcp_listening_sees_a_listening_socket():
+    """The check above finds a port this process listens on."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        assert sock.getsockname()[1] in tcp_listening(os.getpid())
 
 
 async def forwarded_headers(request: web.Request) -> web.Response:
