@@ -439,6 +439,32 @@ async def test_a_response_already_started_is_not_replaced(
         assert type(logged.__cause__).__name__ == failure, repr(logged.__cause__)
 
 
+async def refuses_upload(request: web.Request) -> web.Response:
+    raise web.HTTPNotFound(text=SECRET)
+
+
+@pytest.mark.claim(
+    "请求带着 `Expect: 100-continue` 时，aiohttp 先回一行 `100 Continue`"
+)
+@pytest.mark.claim("这个判断才不会把这样的请求当成响应已经开始发送")
+async def test_an_error_after_100_continue_still_gets_its_page(aiohttp_server):
+    """curl sends Expect: 100-continue with large uploads: a 404 is still a 404."""
+    server = await aiohttp_server(app_with(("/api/upload", refuses_upload)))
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    )
+    async with asyncio.timeout(TIMEOUT):
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"hello")
+        answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 404 Not Found\r\n"), answer
+    assert json.loads(body) == api_error(404, "Not Found", SECRET), answer
+
+
 async def raw_get(port: int, path: str) -> tuple[bytes, bool]:
     """GET ``path`` on a kept-alive connection; what came back within a second,
     and whether the server closed the connection."""
