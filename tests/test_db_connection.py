@@ -361,18 +361,16 @@ def run_app_here(app: web.Application, port: int):
 @pytest.mark.claim("`run_app()` 就把这个异常原样抛出来，端口从未打开过")
 async def test_run_app_never_listens_when_the_startup_fails(bad_path):
     path, reason, _ = bad_path
-    earlier, opened = servers.own_listeners(), set()
-    starting = asyncio.ensure_future(
-        run_app_here(create_app(db_path=path), free_port())
-    )
-    async with asyncio.timeout(EXIT_TIMEOUT):
-        while not starting.done():  # every turn of the loop, until it fails
-            opened |= servers.own_listeners() - earlier
-            await asyncio.sleep(0)
-    with pytest.raises(DatabaseUnavailable) as raised:
-        await starting
-    assert str(raised.value) == f"无法使用数据库 {path}：{reason}"
-    assert opened == set()
+    errors = []
+
+    async def start() -> None:
+        with pytest.raises(DatabaseUnavailable) as raised:
+            await run_app_here(create_app(db_path=path), free_port())
+        errors.append(str(raised.value))
+
+    opened = await servers.listeners_opened_while(start(), EXIT_TIMEOUT)
+    assert opened == set()  # at any turn of the loop, until run_app raised
+    assert errors == [f"无法使用数据库 {path}：{reason}"]
 
 
 @pytest.mark.claim("全部成功之后才打开监听端口")

@@ -303,17 +303,30 @@ async def test_redirects_and_2xx_pass_through_unchanged(aiohttp_client, client):
 # --- HEAD -----------------------------------------------------------------------------
 
 
+async def send_raw(port: int, request: bytes, quiet: float) -> tuple[bytes, bool]:
+    """Send ``request`` on a fresh connection; what came back until the server
+    closed it or said nothing for ``quiet`` seconds, and whether it closed it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    received, closed = b"", False
+    try:
+        while chunk := await asyncio.wait_for(reader.read(65536), quiet):
+            received += chunk
+        closed = True
+    except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return received, closed
+
+
 async def raw_exchange(port: int, request: bytes) -> bytes:
-    """Send ``request`` on a fresh connection; everything the server sent back."""
-    async with asyncio.timeout(TIMEOUT):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(request)
-            return await reader.read()
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+    """Everything the server sent back before closing the connection."""
+    received, closed = await send_raw(port, request, TIMEOUT)
+    assert closed, received
+    return received
 
 
 def head_and_body(answer: bytes) -> tuple[dict[str, str], bytes]:
@@ -466,22 +479,10 @@ async def test_an_error_after_100_continue_still_gets_its_page(aiohttp_server):
 
 
 async def raw_get(port: int, path: str) -> tuple[bytes, bool]:
-    """GET ``path`` on a kept-alive connection; what came back within a second,
-    and whether the server closed the connection."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    received, closed = b"", False
-    try:
-        while chunk := await asyncio.wait_for(reader.read(65536), 1):
-            received += chunk
-        closed = True
-    except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
-        pass
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-    return received, closed
+    """GET ``path`` on a kept-alive connection: what came back within a second of
+    silence, and whether the server closed the connection."""
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    return await send_raw(port, request, 1)
 
 
 @pytest.mark.claim("aiohttp 处理 `HTTPException` 时不做上面的判断")

@@ -228,8 +228,11 @@ async def test_follow_symlinks_serves_what_a_link_points_to(aiohttp_client, fold
     app.router.add_static("/static", folder, follow_symlinks=True)
     client = await aiohttp_client(app)
     assert await raw_get(client.port, "/static/link.txt") == (200, SECRET)
-    dots = await raw_get(client.port, "/static/../secret.txt")
-    assert dots[0] == 404 if DOTS_CHECKED else dots == (200, SECRET), dots
+    status, body = await raw_get(client.port, "/static/../secret.txt")
+    if DOTS_CHECKED:
+        assert status == 404 and SECRET not in body, (status, body)
+    else:  # 3.9.0, 3.9.1: out of the folder
+        assert (status, body) == (200, SECRET)
 
 
 async def test_files_py_serves_the_current_folder_by_default(

@@ -113,7 +113,7 @@ def faq_pages(docs_dir: str) -> dict[str, tuple[str, list[str]]]:
     Read again only when a page changed (each page's build asks).
     """
     paths = sorted(Path(docs_dir).glob("*.md"))
-    key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    key = tuple((str(p), p.stat().st_mtime_ns) for p in paths)
     if key not in _FAQ_PAGES:
         _FAQ_PAGES.clear()
         _FAQ_PAGES[key] = _read_faq_pages(paths)
